@@ -1,0 +1,117 @@
+"""Command line: ``python -m helpers {train,lr-find,triangle,report}``.
+
+Bad input ends with one line ``error: ...`` on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import AUGMENT_CHOICES, DEVICE_CHOICES, TrainConfig
+from .errors import UserError
+
+D = TrainConfig()
+
+
+def _lr(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=D.data_dir,
+                   help="CIFAR-10 folder: train/<class>/ + test/<class>/, cifar-10-batches-py, "
+                        "or where to download it (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=D.batch_size)
+    p.add_argument("--width", type=float, default=D.width, help="channel multiplier; 0.125 = CPU proxy")
+    p.add_argument("--seed", type=int, default=D.seed)
+    p.add_argument("--device", default=D.device, help=f"one of {', '.join(DEVICE_CHOICES)}")
+    p.add_argument("--augment", default=D.augment, help=f"one of {', '.join(AUGMENT_CHOICES)}")
+    p.add_argument("--limit-train", type=int, default=0, help="use a random subset of N training images")
+    p.add_argument("--limit-test", type=int, default=0, help="use a random subset of N test images")
+    p.add_argument("--lr-find-iters", type=int, default=D.lr_find_iters)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train ResNet-9 with the one-cycle policy")
+    _add_common(t)
+    t.add_argument("--out", default="", help="run folder (default: runs/resnet9-<time>); never overwritten")
+    t.add_argument("--epochs", type=int, default=D.epochs)
+    t.add_argument("--max-at-epoch", type=float, default=D.max_at_epoch)
+    t.add_argument("--lr-min", type=_lr, default=D.lr_min, help="number or 'auto' (LR range test)")
+    t.add_argument("--lr-max", type=_lr, default=D.lr_max, help="number or 'auto' (LR range test)")
+    t.add_argument("--momentum", type=float, default=D.momentum)
+    t.add_argument("--weight-decay", type=float, default=D.weight_decay)
+    t.add_argument("--num-workers", type=int, default=D.num_workers)
+    t.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--no-report", dest="report", action="store_false", help="skip the figures at the end")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+
+    f = sub.add_parser("lr-find", help="LR range test: writes lr_find.png and lr_find.json")
+    _add_common(f)
+    f.add_argument("--out", default="lr-find", help="folder for the outputs (default: %(default)s)")
+
+    tri = sub.add_parser("triangle", help="draw Smith's triangular cyclical LR (the zigzag plot)")
+    tri.add_argument("--out", default="assets/triangle.png")
+    tri.add_argument("--base-lr", type=float, default=0.001)
+    tri.add_argument("--max-lr", type=float, default=0.006)
+    tri.add_argument("--step-size", type=int, default=2000)
+    tri.add_argument("--cycles", type=int, default=3)
+
+    r = sub.add_parser("report", help="render every figure of a finished run into its folder")
+    r.add_argument("run_dir")
+    r.add_argument("--data-dir", default=None, help="override the data folder recorded in the run")
+    r.add_argument("--device", default="auto")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    names = set(TrainConfig.__dataclass_fields__)
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from .run import train_run
+
+        history = train_run(_config(args), resume=args.resume)
+        print(f"final test accuracy: {history['final_test_acc'] * 100:.2f}%")
+    elif args.command == "lr-find":
+        from .lr_finder import lr_find_command
+
+        lr_find_command(_config(args))
+    elif args.command == "triangle":
+        from .plots import plot_triangle
+
+        if args.step_size <= 0 or args.cycles <= 0 or not 0 <= args.base_lr < args.max_lr:
+            raise UserError("triangle needs --step-size > 0, --cycles > 0 and 0 <= --base-lr < --max-lr")
+        path = plot_triangle(Path(args.out), args.base_lr, args.max_lr, args.step_size, args.cycles)
+        print(f"wrote {path}")
+    elif args.command == "report":
+        from .report import render_report
+
+        for path in render_report(Path(args.run_dir), data_dir=args.data_dir, device_name=args.device):
+            print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue with --resume RUN_DIR (the last finished epoch is saved)", file=sys.stderr)
+        return 130

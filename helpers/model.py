@@ -1,0 +1,96 @@
+"""The assignment's ResNet-9 ("DavidNet", D. Page's cifar10-fast network).
+
+Feature maps go 32 -> 16 -> 8 -> 4 -> 1: every 3x3 conv has padding 1, so only
+the max-pools shrink the map. (The seed submission's summary shows 14x14 in
+Layer2, from a conv without padding; here Layer2 is 16x16 before its pool.)
+
+Where the softmax lives: the network returns *logits*. The softmax is applied
+inside the loss (``F.cross_entropy`` = log-softmax + NLL, numerically stable)
+and in prediction (:meth:`ResNet9.predict_proba`). Applying it in ``forward``
+as well would be a double softmax that slows training.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
+    """conv3x3 (s1, p1) [-> MaxPool2d(2)] -> BN -> ReLU, as the assignment orders them."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    layers += [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class Residual(nn.Module):
+    """x + ResBlock(x), with ResBlock = (conv-BN-ReLU) x 2."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.res = nn.Sequential(conv_bn(c, c), conv_bn(c, c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.res(x)
+
+
+def channels(width: float) -> tuple[int, int, int, int]:
+    """Channel counts (prep, layer1, layer2, layer3) for a width multiplier."""
+    return tuple(max(1, round(c * width)) for c in (64, 128, 256, 512))  # type: ignore[return-value]
+
+
+class ResNet9(nn.Module):
+    """PrepLayer -> Layer1(+res) -> Layer2 -> Layer3(+res) -> MaxPool(4) -> FC.
+
+    ``width`` scales every channel count (1.0 = the assignment's 6,573,120
+    parameters); narrow copies are CPU proxies of the same network.
+    ``logit_scale`` multiplies the logits (0.125 in the published recipe); it
+    is a constant, not a parameter, so the parameter count is unchanged.
+    """
+
+    def __init__(self, num_classes: int = 10, width: float = 1.0, logit_scale: float = 0.125) -> None:
+        super().__init__()
+        c0, c1, c2, c3 = channels(width)
+        self.width = width
+        self.logit_scale = logit_scale
+        self.prep = conv_bn(3, c0)
+        self.layer1 = nn.Sequential(conv_bn(c0, c1, pool=True), Residual(c1))
+        self.layer2 = conv_bn(c1, c2, pool=True)
+        self.layer3 = nn.Sequential(conv_bn(c2, c3, pool=True), Residual(c3))
+        self.pool = nn.MaxPool2d(4)
+        self.fc = nn.Linear(c3, num_classes, bias=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer3(self.layer2(self.layer1(self.prep(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.features(x)).flatten(1)
+        return self.fc(x) * self.logit_scale
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities: the assignment's final softmax."""
+        return F.softmax(self(x).float(), dim=1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def summary_text(model: nn.Module, input_size: tuple[int, int, int] = (3, 32, 32)) -> str:
+    """torchsummary's table as a string (torchsummary only prints, so capture it)."""
+    import contextlib
+    import io
+
+    from torchsummary import summary
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # its forward pass on random input must not move BatchNorm's running stats
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        summary(model, input_size, device=device.type if device.type != "mps" else "cpu")
+    model.train(was_training)
+    return buf.getvalue()

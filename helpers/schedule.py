@@ -1,0 +1,63 @@
+"""Learning-rate schedules: Smith's triangular cycle and the one-cycle policy."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.optim.lr_scheduler import OneCycleLR
+
+
+def triangular_lr(iterations: np.ndarray | int, step_size: int, base_lr: float, max_lr: float) -> np.ndarray:
+    """Smith's triangular policy ("Cyclical Learning Rates", 2017, eq. 1-3).
+
+    cycle = floor(1 + it / (2 * stepsize))
+    x     = |it / stepsize - 2 * cycle + 1|
+    lr    = base_lr + (max_lr - base_lr) * max(0, 1 - x)
+    """
+    it = np.arange(iterations) if np.isscalar(iterations) else np.asarray(iterations, dtype=float)
+    cycle = np.floor(1 + it / (2 * step_size))
+    x = np.abs(it / step_size - 2 * cycle + 1)
+    return base_lr + (max_lr - base_lr) * np.maximum(0.0, 1 - x)
+
+
+def one_cycle(optimizer: torch.optim.Optimizer, lr_min: float, lr_max: float, epochs: int,
+              steps_per_epoch: int, max_at_epoch: float, cycle_momentum: bool = False) -> OneCycleLR:
+    """Linear one-cycle without annihilation: LRMIN -> LRMAX -> LRMIN.
+
+    The LR starts at ``lr_min``, rises linearly to ``lr_max`` at the last step of
+    epoch ``max_at_epoch`` and falls linearly back to ``lr_min`` (not below:
+    ``final_div_factor=1``) at the last step. Momentum stays fixed, as in the
+    published recipe, unless ``cycle_momentum``.
+
+    The scheduler must be stepped ``total_steps - 1`` times, never more (see
+    :func:`step_within`): one more step extrapolates below ``lr_min``.
+    """
+    total = epochs * steps_per_epoch
+    return OneCycleLR(
+        optimizer, max_lr=lr_max, total_steps=total,
+        pct_start=max_at_epoch * steps_per_epoch / total,
+        anneal_strategy="linear", div_factor=lr_max / lr_min, final_div_factor=1.0,
+        three_phase=False, cycle_momentum=cycle_momentum)
+
+
+def step_within(scheduler: OneCycleLR) -> None:
+    """Step the scheduler unless it is already at its last step."""
+    if scheduler.last_epoch < scheduler.total_steps - 1:
+        scheduler.step()
+
+
+def one_cycle_values(lr_min: float, lr_max: float, epochs: int, steps_per_epoch: int,
+                     max_at_epoch: float) -> np.ndarray:
+    """The LR at every step of :func:`one_cycle`, from the real scheduler."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr_max, momentum=0.9)
+    sched = one_cycle(opt, lr_min, lr_max, epochs, steps_per_epoch, max_at_epoch)
+    lrs = []
+    for _ in range(sched.total_steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()  # a no-op (no gradients); keeps the scheduler's order check quiet
+        step_within(sched)
+    return np.asarray(lrs)
+
+
+def peak_step(epochs: int, steps_per_epoch: int, max_at_epoch: float) -> int:
+    """Index of the step where :func:`one_cycle` reaches ``lr_max`` (0-based)."""
+    return round(max_at_epoch * steps_per_epoch) - 1
