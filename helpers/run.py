@@ -66,9 +66,9 @@ def load_data(cfg: TrainConfig) -> Cifar10:
 def build_model(cfg: TrainConfig, device: torch.device) -> ResNet9:
     seed_everything(cfg.seed)
     model = ResNet9(width=cfg.width, logit_scale=cfg.logit_scale).to(device)
-    if device.type == "cuda":  # channels_last helps tensor cores; on the CPU it measured slower
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    # channels_last: tensor cores want it on CUDA, and on this 2-core CPU a width-1/8
+    # training step measured 1.4x faster with it (oneDNN's NHWC kernels).
+    return model.to(memory_format=torch.channels_last)
 
 
 def write_json(obj: Any, path: Path) -> None:
@@ -117,7 +117,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     precision = Precision.for_device(device, cfg.amp)
     cfg.resolved.update(device=str(device), amp_dtype=str(precision.dtype), data_source=data.source,
                         train_images=len(data.train), test_images=len(data.test), torch=torch.__version__)
-    channels_last = device.type == "cuda"
+    channels_last = True  # see build_model
     train_loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed,
                                      cfg.num_workers, channels_last)
     test_loader = EvalLoader(data.test, device, channels_last=channels_last)

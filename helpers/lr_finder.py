@@ -1,0 +1,224 @@
+"""LR range test (Smith 2017; fast.ai) on torch-lr-finder, and the rules that read it.
+
+The test trains from the current weights for ``num_iter`` batches at the
+training batch size, with the training augmentation and the training
+optimizer (SGD, Nesterov, weight decay), raising the LR exponentially from
+``start_lr`` to ``end_lr``. torch-lr-finder records the exponentially smoothed
+loss, stops when it exceeds 5x the best loss, and restores the model and the
+optimizer afterwards. We add a stop on a non-finite loss (torch-lr-finder
+would carry a NaN on to the end) and the rules below.
+
+Rules (each maps the recorded curve to an LR; all are recorded in the JSON):
+
+* ``steepest``: the LR of the steepest descent of loss vs log(LR)
+  (torch-lr-finder's suggestion; the seed submission's choice).
+* ``min10``: the LR of the minimum smoothed loss, divided by 10.
+* ``valley``: fast.ai's default: the LR two-thirds of the way down the longest
+  stretch where the loss keeps falling.
+* ``smith`` for LRMIN: Smith's own reading of the range test ("Cyclical
+  Learning Rates", sec. 3.3): the lower bound is where the loss *starts* to
+  fall, taken here as the first LR where the smoothed loss has dropped by 10 %
+  of its total drop (from the start to the minimum).
+
+Why these defaults (``lr_max_rule='min10'``, ``lr_min_rule='smith'``): see the
+table in the README, measured on the real data with the width-1/8 proxy. In
+short: with no annihilation the run *ends* at LRMIN, so a low LRMIN (where
+learning begins) beats a fixed fraction of LRMAX; and the steepest-descent
+point sits far below the LR this network tolerates at batch 512.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import UserError
+
+LR_MAX_RULES = ("min10", "steepest", "valley")
+LR_MIN_RULES = ("smith", "max/8")
+
+
+class _StopRangeTest(Exception):
+    pass
+
+
+def _finite_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    loss = F.cross_entropy(out.float(), y)
+    if not torch.isfinite(loss):
+        raise _StopRangeTest  # history keeps every LR before this one
+    return loss
+
+
+def smooth(losses: np.ndarray, beta: float = 0.05) -> np.ndarray:
+    """Exponential moving average (torch-lr-finder's ``smooth_f``) for raw losses."""
+    out = np.empty_like(losses)
+    for i, v in enumerate(losses):
+        out[i] = v if i == 0 else beta * v + (1 - beta) * out[i - 1]
+    return out
+
+
+def _trim(lrs: np.ndarray, losses: np.ndarray, skip_start: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    # The first few points reflect start-up noise, not the LR: skip them as torch-lr-finder does.
+    k = min(skip_start, max(0, len(lrs) - 3))
+    return lrs[k:], losses[k:]
+
+
+def suggest_steepest(lrs: np.ndarray, losses: np.ndarray) -> float:
+    lrs, losses = _trim(lrs, losses)
+    return float(lrs[int(np.argmin(np.gradient(losses, np.log(lrs))))])
+
+
+def suggest_min10(lrs: np.ndarray, losses: np.ndarray) -> float:
+    lrs, losses = _trim(lrs, losses)
+    return float(lrs[int(np.argmin(losses))] / 10)
+
+
+def suggest_valley(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """fast.ai's ``valley`` (fastai/callback/schedule.py), on the smoothed curve."""
+    n = len(losses)
+    lds = [1] * n
+    max_start = max_end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    return float(lrs[max_start + int(sections) + int(sections / 2)])
+
+
+def suggest_smith_min(lrs: np.ndarray, losses: np.ndarray, fraction: float = 0.10) -> float:
+    """First LR where the loss has fallen by ``fraction`` of its start-to-minimum drop."""
+    lrs, losses = _trim(lrs, losses)
+    i_min = int(np.argmin(losses))
+    drop = losses[0] - losses[i_min]
+    if drop <= 0:
+        return float(lrs[0])
+    below = np.nonzero(losses[: i_min + 1] <= losses[0] - fraction * drop)[0]
+    return float(lrs[below[0]])
+
+
+MAX_RULES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "min10": suggest_min10, "steepest": suggest_steepest, "valley": suggest_valley}
+
+
+@dataclass
+class RangeTestResult:
+    lrs: list[float]
+    losses: list[float]              # smoothed (what the rules read)
+    lr_max: float
+    lr_min: float
+    rule: str
+    suggestions: dict[str, float] = field(default_factory=dict)
+    stopped_early: str = ""          # "", "diverged" or "non-finite loss"
+    seconds: float = 0.0
+    batch_size: int = 0
+
+    def save(self, out_dir: Path) -> tuple[Path, Path]:
+        from .plots import plot_lr_find
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        js = out_dir / "lr_find.json"
+        js.write_text(json.dumps(asdict(self), indent=2))
+        png = plot_lr_find(self, out_dir / "lr_find.png")
+        return js, png
+
+
+def suggest(lrs: list[float], losses: list[float], lr_max_rule: str = "min10",
+            lr_min_rule: str = "smith") -> tuple[float, float, dict[str, float]]:
+    """(lr_max, lr_min, every rule's value) from a recorded curve."""
+    a, b = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    if len(a) < 8:
+        raise UserError(f"the range test recorded only {len(a)} points; raise --lr-find-iters or start lower")
+    values = {name: fn(a, b) for name, fn in MAX_RULES.items()}
+    values["smith_min"] = suggest_smith_min(a, b)
+    lr_max = values[lr_max_rule]
+    lr_min = values["smith_min"] if lr_min_rule == "smith" else lr_max / 8
+    # LRMIN must sit below LRMAX for a one-cycle schedule to exist.
+    lr_min = min(lr_min, lr_max / 2)
+    values["lr_min"] = lr_min
+    return lr_max, lr_min, values
+
+
+class _EpochIter:
+    """Adapts a ``.epoch(k)`` loader to an iterable that starts a new epoch each time."""
+
+    def __init__(self, loader) -> None:
+        self.loader, self.k = loader, 0
+
+    def __iter__(self):
+        self.k += 1
+        return iter(self.loader.epoch(10**6 + self.k))  # seeds disjoint from training epochs
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def range_test(model: nn.Module, train_loader, device: torch.device, precision, cfg, *,
+               optimizer: torch.optim.Optimizer | None = None, lr_max_rule: str = "min10",
+               lr_min_rule: str = "smith", log: Callable[[str], None] = print) -> RangeTestResult:
+    """Run the LR range test; ``model`` (and ``optimizer``) come back exactly as they were."""
+    from torch_lr_finder import LRFinder, TrainDataLoaderIter
+
+    from .train import make_optimizer
+
+    if optimizer is None:
+        optimizer = make_optimizer(model, cfg.lr_find_start, cfg.momentum, cfg.weight_decay, cfg.nesterov)
+    saved_lrs = [g["lr"] for g in optimizer.param_groups]
+    amp = {}
+    if precision.dtype is not None:
+        amp = {"amp_backend": "torch", "amp_config": {"device_type": device.type, "dtype": precision.dtype}}
+    finder = LRFinder(model, optimizer, _finite_loss, device=device, **amp)
+    t0 = time.perf_counter()
+    stopped = ""
+    quiet = contextlib.redirect_stdout(io.StringIO())  # its own tqdm bar and prints
+    try:
+        with quiet:
+            finder.range_test(TrainDataLoaderIter(_EpochIter(train_loader)), start_lr=cfg.lr_find_start,
+                              end_lr=cfg.lr_find_end, num_iter=cfg.lr_find_iters, step_mode="exp",
+                              smooth_f=0.05, diverge_th=5)
+    except _StopRangeTest:
+        stopped = "non-finite loss"
+    finally:
+        finder.reset()
+        for g, lr in zip(optimizer.param_groups, saved_lrs):
+            g["lr"] = lr
+            g.pop("initial_lr", None)
+    seconds = time.perf_counter() - t0
+    lrs, losses = finder.history["lr"], finder.history["loss"]
+    if not stopped and len(lrs) < cfg.lr_find_iters:
+        stopped = "diverged"
+    lr_max, lr_min, values = suggest(lrs, losses, lr_max_rule, lr_min_rule)
+    rule = f"lr_max={lr_max_rule}, lr_min={lr_min_rule}"
+    log(f"LR range test: {len(lrs)} steps in {seconds:.0f}s{' (stopped: ' + stopped + ')' if stopped else ''}; "
+        f"LRMAX {lr_max:.4g} ({lr_max_rule}), LRMIN {lr_min:.4g} ({lr_min_rule})")
+    return RangeTestResult([float(v) for v in lrs], [float(v) for v in losses], lr_max, lr_min, rule,
+                           values, stopped, seconds, getattr(train_loader, "batch_size", 0))
+
+
+def lr_find_command(cfg) -> RangeTestResult:
+    """``python -m helpers lr-find``: the test on the training data, PNG + JSON into ``cfg.out``."""
+    from .loaders import make_train_loader
+    from .run import build_model, load_data
+    from .train import Precision, choose_device
+
+    cfg.validate()
+    device = choose_device(cfg.device)
+    data = load_data(cfg)
+    loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers, True)
+    model = build_model(cfg, device)
+    result = range_test(model, loader, device, Precision.for_device(device, cfg.amp), cfg)
+    js, png = result.save(Path(cfg.out))
+    print(f"wrote {js} and {png}")
+    return result

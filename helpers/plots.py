@@ -1,0 +1,191 @@
+"""Every figure of the project: each function draws one picture and writes it as a PNG.
+
+Functions take plain data (arrays, histories) and a path, and return the path,
+so the notebook, the report and the tests call the same code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; the notebook shows the PNGs
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .schedule import triangular_lr  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_triangle(path: Path, base_lr: float = 0.001, max_lr: float = 0.006, step_size: int = 2000,
+                  cycles: int = 3) -> Path:
+    """Smith's triangular cyclical LR, drawn from its formula (no arrows)."""
+    it = np.arange(2 * step_size * cycles + 1)
+    lr = triangular_lr(it, step_size, base_lr, max_lr)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(it, lr, color="tab:blue", lw=2)
+    ax.axhline(max_lr, color="tab:red", ls="--", lw=1)
+    ax.axhline(base_lr, color="tab:green", ls="--", lw=1)
+    ax.text(it[-1], max_lr, "  max_lr", va="center", color="tab:red")
+    ax.text(it[-1], base_lr, "  base_lr", va="center", color="tab:green")
+    ax.set_xticks(np.arange(0, it[-1] + 1, step_size))
+    ax.set_xlabel("iteration (ticks every stepsize)")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"Triangular cyclical LR (Smith 2017): stepsize {step_size}, {cycles} cycles")
+    ax.set_ylim(0, max_lr * 1.15)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_lr_find(result, path: Path) -> Path:
+    """Range test: smoothed loss vs LR (log scale), with the chosen LRMIN and LRMAX marked."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(result.lrs, result.losses, color="tab:blue", label="smoothed training loss")
+    ax.set_xscale("log")
+    s = result.suggestions
+    marks = [("steepest", s.get("steepest"), "tab:gray", ":"), ("valley", s.get("valley"), "tab:purple", ":"),
+             ("LRMAX", result.lr_max, "tab:red", "--"), ("LRMIN", result.lr_min, "tab:green", "--")]
+    for name, lr, color, ls in marks:
+        if lr:
+            ax.axvline(lr, color=color, ls=ls, lw=1.5, label=f"{name} = {lr:.3g}")
+    lo, hi = min(result.losses), np.percentile(result.losses, 95)
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss")
+    ax.set_title(f"LR range test, batch {result.batch_size} ({result.rule})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def plot_schedule(lrs: Sequence[float], steps_per_epoch: int, path: Path, max_at_epoch: float | None = None,
+                  momenta: Sequence[float] | None = None) -> Path:
+    """One-cycle LR per step (and momentum, when it cycles), epochs on the x axis."""
+    lrs = np.asarray(lrs)
+    epochs = np.arange(1, len(lrs) + 1) / steps_per_epoch
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(epochs, lrs, color="tab:blue", label="learning rate")
+    if max_at_epoch is not None:
+        ax.axvline(max_at_epoch, color="tab:red", ls="--", lw=1, label=f"peak at epoch {max_at_epoch:g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_xlim(0, epochs[-1])
+    ax.set_title(f"One-cycle schedule: {lrs[0]:.3g} -> {lrs.max():.3g} -> {lrs[-1]:.3g} (no annihilation)")
+    if momenta is not None and np.ptp(np.asarray(momenta)) > 0:
+        ax2 = ax.twinx()
+        ax2.plot(epochs, momenta, color="tab:orange", label="momentum")
+        ax2.set_ylabel("momentum")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_curves(history: dict, path: Path) -> Path:
+    """Train and test loss, train and test accuracy, per epoch."""
+    rows = history["epochs"]
+    ep = [r["epoch"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    a.plot(ep, [r["train_loss"] for r in rows], "o-", ms=3, label="train")
+    a.plot(ep, [r["test_loss"] for r in rows], "o-", ms=3, label="test")
+    a.set_title("loss")
+    b.plot(ep, [100 * r["train_acc"] for r in rows], "o-", ms=3, label="train")
+    b.plot(ep, [100 * r["test_acc"] for r in rows], "o-", ms=3, label="test")
+    best = max(rows, key=lambda r: r["test_acc"])
+    b.set_title(f"accuracy (final test {100 * rows[-1]['test_acc']:.2f}%, best {100 * best['test_acc']:.2f}%)")
+    b.set_ylabel("%")
+    for ax in (a, b):
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, cols: int = 8,
+               suptitle: str = "", title_colors: Sequence[str] | None = None) -> Path:
+    """A grid of HWC images in [0, 1] or uint8, one title each."""
+    n = len(images)
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], interpolation="nearest")
+            ax.set_title(titles[i], fontsize=7, color=(title_colors[i] if title_colors else "black"))
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_augmentation(originals: np.ndarray, augmented: np.ndarray, path: Path) -> Path:
+    """Same images before (top row) and after (bottom rows) the training transform."""
+    n = len(originals)
+    k = len(augmented) // n
+    images = np.concatenate([originals / 255.0] + [augmented[i * n:(i + 1) * n] for i in range(k)])
+    titles = ["original"] * n + [f"augmented {i + 1}" for i in range(k) for _ in range(n)]
+    return image_grid(images, titles, path, cols=n,
+                      suptitle="pad 4 (reflect) -> random crop 32 -> flip -> cutout 8x8 (mean)")
+
+
+def plot_misclassified(images: np.ndarray, true: Sequence[int], pred: Sequence[int], classes: Sequence[str],
+                       path: Path, probs: Sequence[float] | None = None) -> Path:
+    titles = [f"true: {classes[t]}\npred: {classes[p]}" + (f" ({probs[i]:.2f})" if probs is not None else "")
+              for i, (t, p) in enumerate(zip(true, pred))]
+    return image_grid(images, titles, path, cols=5, suptitle="Misclassified test images",
+                      title_colors=["tab:red"] * len(titles))
+
+
+def plot_per_class(confusion: np.ndarray, classes: Sequence[str], path: Path) -> Path:
+    """Per-class accuracy (bars) and the confusion matrix (counts)."""
+    acc = confusion.diagonal() / confusion.sum(1).clip(min=1)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.3]})
+    a.barh(classes, 100 * acc, color="tab:blue")
+    for i, v in enumerate(acc):
+        a.text(100 * v - 1, i, f"{100 * v:.1f}", va="center", ha="right", color="white", fontsize=8)
+    a.invert_yaxis()
+    a.set_xlim(0, 100)
+    a.set_xlabel("test accuracy (%)")
+    a.set_title("Per-class accuracy")
+    im = b.imshow(confusion, cmap="Blues")
+    b.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    b.set_yticks(range(len(classes)), classes)
+    b.set_xlabel("predicted")
+    b.set_ylabel("true")
+    b.set_title("Confusion matrix (test images)")
+    thresh = confusion.max() / 2
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            b.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=7,
+                   color="white" if confusion[i, j] > thresh else "black")
+    fig.colorbar(im, ax=b, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_gradcam(images: np.ndarray, cam_pred: np.ndarray, cam_true: np.ndarray, true: Sequence[int],
+                 pred: Sequence[int], classes: Sequence[str], path: Path, layer: str = "layer3") -> Path:
+    """Per misclassified image: the image, GradCAM for the predicted class, GradCAM for the true class."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(5.4, 1.9 * n), squeeze=False)
+    for i in range(n):
+        img = images[i].astype(np.float32)
+        panels = [(img, "image"),
+                  (show_cam_on_image(img, cam_pred[i], use_rgb=True), f"pred: {classes[pred[i]]}"),
+                  (show_cam_on_image(img, cam_true[i], use_rgb=True), f"true: {classes[true[i]]}")]
+        for ax, (im, title) in zip(axes[i], panels):
+            ax.imshow(im, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.suptitle(f"GradCAM on {layer} of misclassified images", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

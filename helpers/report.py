@@ -1,0 +1,101 @@
+"""Render every figure of a finished run into its folder (``python -m helpers report RUN_DIR``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from . import plots
+from .augment import albumentations_train, denormalize
+from .config import CIFAR10_CLASSES, TrainConfig
+from .data import Cifar10
+from .errors import UserError
+from .gradcam import gradcam_maps
+from .loaders import EvalLoader
+from .model import ResNet9
+from .train import Precision, choose_device, predict
+
+
+def augmentation_samples(images: np.ndarray, repeats: int = 2, seed: int = 0) -> np.ndarray:
+    """The assignment's albumentations transform applied ``repeats`` times; HWC in [0, 1]."""
+    from .augment import reseed
+
+    t = albumentations_train()
+    reseed(t, seed)
+    out = [t(image=im)["image"] for _ in range(repeats) for im in images]
+    return denormalize(torch.stack(out)).numpy()
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int = 10) -> np.ndarray:
+    return np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+
+
+def load_model(run_dir: Path, cfg: TrainConfig, device: torch.device) -> ResNet9:
+    path = run_dir / ckpt.CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"no checkpoint in {run_dir}; run 'python -m helpers train' first")
+    model = ResNet9(width=cfg.width, logit_scale=cfg.logit_scale)
+    model.load_state_dict(ckpt.load(path)["model"])
+    return model.to(device).to(memory_format=torch.channels_last)
+
+
+def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | None = None,
+                  device: torch.device | None = None, data_dir: str | None = None, device_name: str = "auto",
+                  n_examples: int = 10, gradcam_layer: str = "layer3",
+                  log: Callable[[str], None] = print) -> list[Path]:
+    run_dir = Path(run_dir)
+    for name in ("config.json", "history.json"):
+        if not (run_dir / name).is_file():
+            raise UserError(f"{run_dir} holds no {name}; is it a run folder written by 'helpers train'?")
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    history = json.loads((run_dir / "history.json").read_text())
+    if not history["epochs"]:
+        raise UserError(f"{run_dir} has no finished epoch yet; nothing to report")
+    device = device or choose_device(device_name)
+    if data is None:
+        from .run import load_data
+
+        if data_dir:
+            cfg.data_dir = data_dir
+        data = load_data(cfg)
+    if model is None:
+        model = load_model(run_dir, cfg, device)
+    out = [plots.plot_schedule(history["lr"], history["steps_per_epoch"], run_dir / "schedule.png",
+                               cfg.max_at_epoch, history.get("momentum")),
+           plots.plot_curves(history, run_dir / "curves.png"),
+           plots.plot_triangle(run_dir / "triangle.png")]
+    if (run_dir / "lr_find.json").is_file():
+        from .lr_finder import RangeTestResult
+
+        out.append(plots.plot_lr_find(RangeTestResult(**json.loads((run_dir / "lr_find.json").read_text())),
+                                      run_dir / "lr_find.png"))
+    sample = data.train.x[:8]
+    out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
+                                       run_dir / "augmentation.png"))
+    precision = Precision.for_device(device, cfg.amp)
+    test = EvalLoader(data.test, device, channels_last=True)
+    probs, labels = predict(model, test, precision)
+    pred = probs.argmax(1).numpy()
+    true = labels.numpy()
+    conf = confusion_matrix(true, pred, len(CIFAR10_CLASSES))
+    out.append(plots.plot_per_class(conf, CIFAR10_CLASSES, run_dir / "per_class.png"))
+    wrong = np.nonzero(pred != true)[0][:n_examples]
+    images = data.test.x[wrong]
+    out.append(plots.plot_misclassified(images, true[wrong], pred[wrong], CIFAR10_CLASSES,
+                                        run_dir / "misclassified.png", probs[wrong, pred[wrong]].numpy()))
+    if len(wrong):
+        x = test.images[torch.as_tensor(wrong, device=test.images.device)]
+        cam_pred = gradcam_maps(model, x, pred[wrong], gradcam_layer)
+        cam_true = gradcam_maps(model, x, true[wrong], gradcam_layer)
+        out.append(plots.plot_gradcam(images / 255.0, cam_pred, cam_true, true[wrong], pred[wrong],
+                                      CIFAR10_CLASSES, run_dir / "gradcam.png", gradcam_layer))
+    results = {"final_test_acc": float((pred == true).mean()), "best_test_acc": max(e["test_acc"] for e in history["epochs"]),
+               "epochs": len(history["epochs"]), "train_seconds": history.get("total_seconds"),
+               "per_class_acc": {c: float(conf[i, i] / max(conf[i].sum(), 1)) for i, c in enumerate(CIFAR10_CLASSES)}}
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    log(f"report: {len(out)} figures in {run_dir}")
+    return out
