@@ -1,0 +1,65 @@
+"""Shared fixtures: small synthetic CIFAR-like data made in the test, never downloaded."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers.config import CIFAR10_CLASSES
+from helpers.data import Split
+
+
+def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable 32x32 RGB images: each class has its own colour and stripe, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    base = rng.integers(40, 216, size=(10, 3))
+    x = np.empty((n, 32, 32, 3), dtype=np.uint8)
+    for i, c in enumerate(y):
+        img = np.full((32, 32, 3), base[c], dtype=np.int32)
+        img[:, (3 * c) % 32:(3 * c) % 32 + 3] = 255 - base[c]
+        img += rng.integers(-30, 31, size=img.shape)
+        x[i] = np.clip(img, 0, 255)
+    return x, y.astype(np.int64)
+
+
+def write_class_folders(root: Path, n_train: int = 100, n_test: int = 50, seed: int = 0) -> Path:
+    for split, n, s in (("train", n_train, seed), ("test", n_test, seed + 1)):
+        x, y = synthetic_images(n, s)
+        for c in CIFAR10_CLASSES:
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+        for i, (img, label) in enumerate(zip(x, y)):
+            Image.fromarray(img).save(root / split / CIFAR10_CLASSES[label] / f"{i:05d}.png")
+    return root
+
+
+def write_torchvision_copy(root: Path, n_train: int = 60, n_test: int = 20) -> Path:
+    """The cifar-10-batches-py layout torchvision reads (data as 3072-byte CHW rows)."""
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    x, y = synthetic_images(n_train + n_test)
+    rows = x.transpose(0, 3, 1, 2).reshape(len(x), -1)
+    per = -(-n_train // 5)
+    for b in range(5):
+        sl = slice(b * per, min((b + 1) * per, n_train))
+        with open(d / f"data_batch_{b + 1}", "wb") as f:
+            pickle.dump({"data": rows[sl], "labels": y[sl].tolist()}, f)
+    with open(d / "test_batch", "wb") as f:
+        pickle.dump({"data": rows[n_train:], "labels": y[n_train:].tolist()}, f)
+    with open(d / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": list(CIFAR10_CLASSES)}, f)
+    return root
+
+
+@pytest.fixture(scope="session")
+def class_tree(tmp_path_factory) -> Path:
+    return write_class_folders(tmp_path_factory.mktemp("cifar") / "cifar10", 200, 100)
+
+
+@pytest.fixture
+def split() -> Split:
+    x, y = synthetic_images(512)
+    return Split(x, y)

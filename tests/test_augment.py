@@ -1,0 +1,137 @@
+"""The augmentation's semantics, and the batched twin's equality with the albumentations reference."""
+import numpy as np
+import pytest
+import torch
+
+from helpers.augment import (BatchedAugment, albumentations_test, albumentations_train, denormalize,
+                             mean_fill, normalize, reseed)
+from helpers.config import CIFAR10_MEAN, CIFAR10_STD
+
+STD = np.array(CIFAR10_STD) * 255
+MEAN = np.array(CIFAR10_MEAN) * 255
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """Undo Normalize + ToTensorV2 exactly (the rounding error is far below 0.5)."""
+    return np.rint(t.numpy().transpose(1, 2, 0) * STD + MEAN).astype(np.int64)
+
+
+def explain(out: np.ndarray, img: np.ndarray):
+    """Find the (dy, dx, flip) crop of the reflect-padded image and the hole that produce ``out``."""
+    padded = np.pad(img, ((4, 4), (4, 4), (0, 0)), mode="reflect").astype(np.int64)
+    found = []
+    for dy in range(9):
+        for dx in range(9):
+            crop = padded[dy:dy + 32, dx:dx + 32]
+            for flip in (False, True):
+                cand = crop[:, ::-1] if flip else crop
+                diff = np.any(cand != out, axis=2)
+                ys, xs = np.nonzero(diff)
+                if len(ys) and np.ptp(ys) < 8 and np.ptp(xs) < 8:
+                    found.append((dy, dx, flip, diff, ys.min(), xs.min()))
+    return found
+
+
+def random_image(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+def test_reference_crops_inside_padded_flips_half_and_cuts_one_mean_hole():
+    t = albumentations_train()
+    reseed(t, 1)
+    img = random_image()
+    flips = 0
+    n = 300
+    for _ in range(n):
+        out = to_uint8(t(image=img)["image"])
+        (dy, dx, flip, diff, y0, x0), = explain(out, img)  # exactly one explanation
+        assert 0 <= dy <= 8 and 0 <= dx <= 8
+        hole = np.zeros((32, 32), bool)
+        hole[y0:y0 + 8, x0:x0 + 8] = True
+        assert y0 + 8 <= 32 and x0 + 8 <= 32  # the hole lies wholly inside the image
+        assert not (diff & ~hole).any()        # nothing outside the 8x8 hole changed
+        assert (out[hole] == np.array(mean_fill())).all()  # filled with the dataset mean
+        flips += flip
+    assert 0.4 < flips / n < 0.6
+
+
+def test_reference_normalization_and_test_transform():
+    img = random_image(3)
+    out = albumentations_test()(image=img)["image"]
+    expected = (img / 255.0 - np.array(CIFAR10_MEAN)) / np.array(CIFAR10_STD)
+    assert out.shape == (3, 32, 32)
+    assert np.allclose(out.numpy().transpose(1, 2, 0), expected, atol=1e-5)
+
+
+def test_wrong_albumentations_argument_fails():
+    import albumentations as A
+    with pytest.raises(ValueError):
+        A.CoarseDropout(max_holes=1, max_height=8, max_width=8, strict=True)
+
+
+def chi2(counts: np.ndarray) -> float:
+    e = counts.sum() / counts.size
+    return float(((counts - e) ** 2 / e).sum())
+
+
+def reference_params(n: int, seed: int = 0):
+    t = albumentations_train()
+    t.save_applied_params = True
+    reseed(t, seed)
+    img = random_image()
+    rows = []
+    for _ in range(n):
+        ap = dict(t(image=img)["applied_transforms"])
+        x1, y1 = ap["RandomCrop"]["crop_coords"][:2]
+        hx, hy = ap["CoarseDropout"]["holes"][0][:2]
+        rows.append((y1, x1, "HorizontalFlip" in ap, hy, hx))
+    return np.array(rows)
+
+
+def test_parameter_distributions_match_the_reference():
+    n = 8100
+    ref = reference_params(n)
+    p = BatchedAugment.sample(n, torch.Generator().manual_seed(0))
+    ours = np.stack([p["dy"], p["dx"], p["flip"], p["cy"], p["cx"]], 1)
+    for params in (ref, ours):
+        assert set(params[:, 0]) == set(range(9)) and set(params[:, 1]) == set(range(9))
+        assert set(params[:, 3]) == set(range(25)) and set(params[:, 4]) == set(range(25))
+        # chi-square over the 81 crop offsets (df 80: 0.1% quantile is ~125)
+        assert chi2(np.bincount(params[:, 0] * 9 + params[:, 1], minlength=81)) < 125
+        # over the 25 hole rows and the 25 hole columns (df 24: 0.1% quantile is ~51)
+        assert chi2(np.bincount(params[:, 3], minlength=25)) < 51
+        assert chi2(np.bincount(params[:, 4], minlength=25)) < 51
+        assert abs(params[:, 2].mean() - 0.5) < 0.03
+
+
+def test_batched_output_equals_reference_for_the_same_parameters():
+    t = albumentations_train()
+    t.save_applied_params = True
+    reseed(t, 7)
+    imgs = np.stack([random_image(s) for s in range(64)])
+    outs, rows = [], []
+    for img in imgs:
+        r = t(image=img)
+        ap = dict(r["applied_transforms"])
+        x1, y1 = ap["RandomCrop"]["crop_coords"][:2]
+        hx, hy = ap["CoarseDropout"]["holes"][0][:2]
+        rows.append((y1, x1, "HorizontalFlip" in ap, hy, hx))
+        outs.append(r["image"])
+    rows = torch.tensor(np.array(rows, dtype=np.int64))
+    params = {"dy": rows[:, 0], "dx": rows[:, 1], "flip": rows[:, 2].bool(), "cy": rows[:, 3], "cx": rows[:, 4]}
+    ours = BatchedAugment().apply(BatchedAugment.prepare(imgs), params)
+    assert torch.allclose(ours, torch.stack(outs), atol=1e-5)
+
+
+def test_batched_is_reproducible_from_a_generator():
+    x = BatchedAugment.prepare(np.stack([random_image(s) for s in range(16)]))
+    aug = BatchedAugment()
+    a = aug(x, torch.Generator().manual_seed(3))
+    b = aug(x, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (16, 3, 32, 32) and a.dtype == torch.float32
+
+
+def test_denormalize_inverts_normalize():
+    x = torch.from_numpy(np.stack([random_image(s) for s in range(4)]))
+    back = denormalize(normalize(x))
+    assert torch.allclose(back * 255, x.float(), atol=1e-3)

@@ -1,0 +1,43 @@
+import torch
+
+from helpers.model import ResNet9, count_parameters, summary_text
+
+
+def test_parameter_count_matches_assignment():
+    assert count_parameters(ResNet9()) == 6_573_120
+
+
+def test_stage_shapes_32_16_8_4_1():
+    m = ResNet9().eval()
+    x = torch.randn(2, 3, 32, 32)
+    shapes = []
+    for stage in (m.prep, m.layer1, m.layer2, m.layer3, m.pool):
+        x = stage(x)
+        shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (512, 1, 1)]
+    assert m(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_width_scales_channels_and_keeps_maps():
+    m = ResNet9(width=0.125).eval()
+    assert m.layer3(m.layer2(m.layer1(m.prep(torch.randn(1, 3, 32, 32))))).shape == (1, 64, 4, 4)
+    assert count_parameters(m) < count_parameters(ResNet9()) / 50
+
+
+def test_logits_scaled_and_softmax_in_prediction():
+    torch.manual_seed(0)
+    m = ResNet9(width=0.125, logit_scale=0.125).eval()
+    ref = ResNet9(width=0.125, logit_scale=1.0).eval()
+    ref.load_state_dict(m.state_dict())
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.allclose(m(x), ref(x) * 0.125, atol=1e-6)
+    p = m.predict_proba(x)
+    assert torch.allclose(p.sum(1), torch.ones(4), atol=1e-5) and (p >= 0).all()
+
+
+def test_summary_shows_params_and_leaves_batchnorm_stats_alone():
+    m = ResNet9()
+    before = m.prep[1].running_mean.clone()
+    text = summary_text(m)
+    assert "6,573,120" in text and "[-1, 256, 16, 16]" in text
+    assert torch.equal(before, m.prep[1].running_mean) and m.training
