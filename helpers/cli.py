@@ -27,6 +27,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=D.data_dir,
                    help="CIFAR-10 folder: train/<class>/ + test/<class>/, cifar-10-batches-py, "
                         "or where to download it (default: %(default)s)")
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="fail instead of downloading when --data-dir holds no CIFAR-10")
     p.add_argument("--batch-size", type=int, default=D.batch_size)
     p.add_argument("--width", type=float, default=D.width, help="channel multiplier; 0.125 = CPU proxy")
     p.add_argument("--seed", type=int, default=D.seed)

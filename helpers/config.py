@@ -33,6 +33,7 @@ class TrainConfig:
     """Settings of one training run; saved verbatim to ``config.json``."""
 
     data_dir: str = "data"
+    download: bool = True           # fetch CIFAR-10 with torchvision when data_dir holds none
     out: str = ""                   # run folder; "" -> runs/<timestamp>
     epochs: int = 24
     max_at_epoch: float = 5.0       # LR peaks at the end of this epoch

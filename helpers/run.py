@@ -12,7 +12,6 @@ Run folder contents:
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from datetime import datetime
@@ -26,7 +25,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10
 from .errors import UserError
-from .loaders import EvalLoader, make_train_loader
+from .loaders import EvalLoader, check_batch_size, make_train_loader
 from .model import ResNet9, count_parameters, summary_text
 from .schedule import one_cycle
 from .train import Precision, choose_device, evaluate, make_optimizer, train_epoch
@@ -57,7 +56,7 @@ def prepare_run_dir(out: str) -> Path:
 
 
 def load_data(cfg: TrainConfig) -> Cifar10:
-    data = load_cifar10(cfg.data_dir)
+    data = load_cifar10(cfg.data_dir, download=cfg.download)
     data.train = data.train.subset(cfg.limit_train, cfg.seed)
     data.test = data.test.subset(cfg.limit_test, cfg.seed)
     return data
@@ -111,6 +110,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     device = choose_device(cfg.device)
     if data is None:
         data = load_data(cfg)
+    check_batch_size(cfg.batch_size, len(data.train))  # before anything is written
     if not resume:
         run_dir = prepare_run_dir(cfg.out)
         cfg.out = str(run_dir)

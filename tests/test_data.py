@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import synthetic_images, write_class_folders, write_torchvision_copy
+from helpers.config import CIFAR10_CLASSES
+from helpers.data import load_cifar10
+from helpers.errors import UserError
+
+
+def test_class_folder_layout(class_tree):
+    d = load_cifar10(class_tree, download=False)
+    assert d.train.x.shape == (200, 32, 32, 3) and d.train.x.dtype == np.uint8
+    assert len(d.test) == 100 and set(d.train.y) == set(range(10))
+    x, y = synthetic_images(200, 0)
+    # files are read back in class order; every image is its lossless PNG
+    for label in range(10):
+        assert {a.tobytes() for a in d.train.x[d.train.y == label]} == {a.tobytes() for a in x[y == label]}
+
+
+def test_parent_of_cifar10_folder_is_accepted(class_tree):
+    assert len(load_cifar10(class_tree.parent, download=False).train) == 200
+
+
+def test_torchvision_layout(tmp_path, monkeypatch):
+    from torchvision.datasets import cifar
+
+    # torchvision checks the real files' md5 sums; the synthetic copy has its own.
+    monkeypatch.setattr(cifar, "check_integrity", lambda *a, **k: True)
+    d = load_cifar10(write_torchvision_copy(tmp_path, 60, 20), download=False)
+    x, y = synthetic_images(80)
+    assert np.array_equal(d.train.x, x[:60]) and np.array_equal(d.test.y, y[60:])
+    assert d.classes == CIFAR10_CLASSES
+
+
+def test_subset_is_seeded(class_tree):
+    d = load_cifar10(class_tree, download=False)
+    a, b = d.train.subset(50, seed=1), d.train.subset(50, seed=1)
+    assert len(a) == 50 and np.array_equal(a.x, b.x)
+
+
+def _error(path) -> str:
+    with pytest.raises(UserError) as e:
+        load_cifar10(path, download=False)
+    return str(e.value)
+
+
+def test_missing_data_folder(tmp_path):
+    assert "no CIFAR-10 in" in _error(tmp_path / "nope") and "--data-dir" in _error(tmp_path / "nope")
+
+
+def test_wrong_classes(tmp_path):
+    root = write_class_folders(tmp_path / "c", 20, 10)
+    (root / "train" / "truck").rename(root / "train" / "lorry")
+    msg = _error(root)
+    assert "missing truck" in msg and "unexpected lorry" in msg
+
+
+def test_corrupt_and_empty_image(tmp_path):
+    root = write_class_folders(tmp_path / "c", 20, 10)
+    bad = root / "train" / "cat" / "zz-empty.png"
+    bad.write_bytes(b"")
+    assert "zz-empty.png" in _error(root) and "corrupt" in _error(root)
+    bad.write_bytes(b"not an image at all")
+    assert "zz-empty.png" in _error(root)
+
+
+@pytest.mark.parametrize("size,mode", [((64, 64), "RGB"), ((32, 32), "L")])
+def test_image_not_32x32_rgb(tmp_path, size, mode):
+    root = write_class_folders(tmp_path / "c", 20, 10)
+    Image.new(mode, size).save(root / "test" / "dog" / "odd.png")
+    msg = _error(root)
+    assert "odd.png" in msg and "32x32 RGB" in msg
+
+
+def test_offline_download_gives_one_clear_line(tmp_path, monkeypatch):
+    import urllib.error
+
+    import helpers.data as data
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(data, "_torchvision_split", offline)
+    with pytest.raises(UserError) as e:
+        load_cifar10(tmp_path / "dl", download=True)
+    msg = str(e.value)
+    assert "could not download" in msg and "--data-dir" in msg and "\n" not in msg
