@@ -1,0 +1,96 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.cli import main
+from helpers.config import TrainConfig
+from helpers.data import Split
+from helpers.loaders import BatchedTrainLoader
+from helpers.lr_finder import (range_test, suggest, suggest_min10, suggest_smith_min, suggest_steepest,
+                               suggest_valley)
+from helpers.model import ResNet9
+from helpers.train import Precision, make_optimizer
+
+CPU = torch.device("cpu")
+
+
+def setup(split, iters=30, start=1e-4, end=10.0):
+    torch.manual_seed(0)
+    model = ResNet9(width=0.0625)
+    loader = BatchedTrainLoader(Split(split.x[:256], split.y[:256]), 64, CPU)
+    cfg = TrainConfig(lr_find_iters=iters, lr_find_start=start, lr_find_end=end)
+    return model, loader, cfg
+
+
+def test_model_and_optimizer_unchanged(split):
+    model, loader, cfg = setup(split)
+    opt = make_optimizer(model, 0.123)
+    # give the optimizer momentum buffers so there is state to corrupt
+    model(torch.randn(8, 3, 32, 32)).sum().backward()
+    opt.step()
+    before_m = {k: v.clone() for k, v in model.state_dict().items()}
+    before_o = opt.state_dict()
+    before_bufs = [opt.state[p]["momentum_buffer"].clone() for p in model.parameters()]
+    model.train()
+    range_test(model, loader, CPU, Precision.for_device(CPU), cfg, optimizer=opt, log=lambda s: None)
+    assert all(torch.equal(before_m[k], v) for k, v in model.state_dict().items())
+    assert opt.param_groups[0]["lr"] == 0.123 and "initial_lr" not in opt.param_groups[0]
+    assert opt.state_dict()["param_groups"] == before_o["param_groups"]
+    assert all(torch.equal(b, opt.state[p]["momentum_buffer"]) for b, p in zip(before_bufs, model.parameters()))
+    assert model.training
+
+
+def test_suggestions_inside_range_and_consistent_with_curve(split):
+    model, loader, cfg = setup(split, iters=40)
+    r = range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+    lrs, losses = np.array(r.lrs), np.array(r.losses)
+    assert np.all(np.diff(lrs) > 0) and lrs[0] >= cfg.lr_find_start * 0.99
+    for v in r.suggestions.values():
+        assert lrs[0] / 10 - 1e-12 <= v <= lrs[-1]
+    i_min = int(np.argmin(losses[5:])) + 5
+    assert r.suggestions["min10"] == pytest.approx(lrs[i_min] / 10)
+    assert r.lr_min < r.lr_max
+    assert r.lr_max == r.suggestions["min10"] and r.rule.startswith("lr_max=min10")
+
+
+def test_rules_on_a_known_curve():
+    lrs = np.logspace(-4, 1, 101)
+    x = np.log10(lrs)
+    # flat until 1e-3, falls to a minimum at 1e0, then blows up
+    losses = np.where(x < -3, 2.3, 2.3 - 1.5 * np.clip((x + 3) / 3, 0, 1) ** 2) + np.where(x > 0, 10 * x, 0)
+    assert suggest_min10(lrs, losses) == pytest.approx(0.1, rel=0.05)
+    assert 1e-3 < suggest_smith_min(lrs, losses) < 1e-1
+    assert 1e-2 < suggest_steepest(lrs, losses) <= 1.0
+    assert 1e-3 < suggest_valley(lrs, losses) < 1.0
+    lr_max, lr_min, values = suggest(lrs, losses)
+    assert lr_max == values["min10"] and lr_min == values["smith_min"] < lr_max
+
+
+def test_stops_early_on_divergence(split):
+    model, loader, cfg = setup(split, iters=60, start=1e-2, end=1e5)
+    r = range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+    assert r.stopped_early in ("diverged", "non-finite loss")
+    assert len(r.lrs) < 60 and all(np.isfinite(r.losses))
+
+
+def test_lr_find_command_writes_png_and_json(class_tree, tmp_path, capsys):
+    out = tmp_path / "lf"
+    assert main(["lr-find", "--data-dir", str(class_tree), "--out", str(out), "--width", "0.0625",
+                 "--batch-size", "32", "--lr-find-iters", "20", "--no-progress", "--device", "cpu"]) == 0
+    js = json.loads((out / "lr_find.json").read_text())
+    assert len(js["lrs"]) == len(js["losses"]) > 5 and js["lr_min"] < js["lr_max"]
+    assert {"steepest", "min10", "valley", "smith_min"} <= set(js["suggestions"])
+    assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_with_auto_records_the_range_test(class_tree, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(out), "--epochs", "2", "--max-at-epoch", "1",
+                 "--width", "0.0625", "--batch-size", "32", "--lr-find-iters", "20", "--no-progress",
+                 "--no-report", "--device", "cpu"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    found = cfg["resolved"]["lr_find"]
+    assert cfg["lr_max"] == found["lr_max"] and cfg["lr_min"] == found["lr_min"] < cfg["lr_max"]
+    assert "min10" in found["rule"] and (out / "lr_find.png").exists()
