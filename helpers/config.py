@@ -53,9 +53,11 @@ class TrainConfig:
     num_workers: int = 2            # DataLoader workers (albumentations path)
     limit_train: int = 0            # >0: use only the first N training images (quick runs)
     limit_test: int = 0
-    lr_find_iters: int = 100        # LR range test length
+    lr_find_iters: int = 120        # LR range test length (~5% of a 24-epoch run at batch 512)
     lr_find_start: float = 1e-4
-    lr_find_end: float = 10.0
+    lr_find_end: float = 100.0      # far enough to see the loss blow up at batch 512
+    lr_max_rule: str = "min10"      # see helpers.lr_finder for the rules and why
+    lr_min_rule: str = "smith"
     report: bool = True             # render figures at the end
     progress: bool = True           # tqdm bars
     # Filled in by the run, recorded for provenance.
@@ -94,5 +96,13 @@ class TrainConfig:
         if self.device not in DEVICE_CHOICES:
             raise UserError(
                 f"unknown --device {self.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
-        if self.lr_find_iters < 5:
-            raise UserError(f"--lr-find-iters must be at least 5, got {self.lr_find_iters}")
+        from .lr_finder import LR_MAX_RULES, LR_MIN_RULES
+
+        if self.lr_max_rule not in LR_MAX_RULES or self.lr_min_rule not in LR_MIN_RULES:
+            raise UserError(f"--lr-max-rule must be one of {', '.join(LR_MAX_RULES)} and --lr-min-rule one of "
+                            f"{', '.join(LR_MIN_RULES)}; got {self.lr_max_rule!r}, {self.lr_min_rule!r}")
+        if not 0 < self.lr_find_start < self.lr_find_end:
+            raise UserError(f"--lr-find-start ({self.lr_find_start}) must be positive and below "
+                            f"--lr-find-end ({self.lr_find_end})")
+        if self.lr_find_iters < 10:
+            raise UserError(f"--lr-find-iters must be at least 10, got {self.lr_find_iters}")

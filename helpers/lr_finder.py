@@ -166,8 +166,8 @@ class _EpochIter:
 
 
 def range_test(model: nn.Module, train_loader, device: torch.device, precision, cfg, *,
-               optimizer: torch.optim.Optimizer | None = None, lr_max_rule: str = "min10",
-               lr_min_rule: str = "smith", log: Callable[[str], None] = print) -> RangeTestResult:
+               optimizer: torch.optim.Optimizer | None = None,
+               log: Callable[[str], None] = print) -> RangeTestResult:
     """Run the LR range test; ``model`` (and ``optimizer``) come back exactly as they were."""
     from torch_lr_finder import LRFinder, TrainDataLoaderIter
 
@@ -182,9 +182,11 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     finder = LRFinder(model, optimizer, _finite_loss, device=device, **amp)
     t0 = time.perf_counter()
     stopped = ""
-    quiet = contextlib.redirect_stdout(io.StringIO())  # its own tqdm bar and prints
     try:
-        with quiet:
+        # torch-lr-finder prints a line and draws its own tqdm bar (on stderr): keep the
+        # bar only when progress bars are wanted.
+        with contextlib.redirect_stdout(io.StringIO()), (
+                contextlib.nullcontext() if getattr(cfg, "progress", True) else contextlib.redirect_stderr(io.StringIO())):
             finder.range_test(TrainDataLoaderIter(_EpochIter(train_loader)), start_lr=cfg.lr_find_start,
                               end_lr=cfg.lr_find_end, num_iter=cfg.lr_find_iters, step_mode="exp",
                               smooth_f=0.05, diverge_th=5)
@@ -199,6 +201,7 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     lrs, losses = finder.history["lr"], finder.history["loss"]
     if not stopped and len(lrs) < cfg.lr_find_iters:
         stopped = "diverged"
+    lr_max_rule, lr_min_rule = cfg.lr_max_rule, cfg.lr_min_rule
     lr_max, lr_min, values = suggest(lrs, losses, lr_max_rule, lr_min_rule)
     rule = f"lr_max={lr_max_rule}, lr_min={lr_min_rule}"
     log(f"LR range test: {len(lrs)} steps in {seconds:.0f}s{' (stopped: ' + stopped + ')' if stopped else ''}; "
