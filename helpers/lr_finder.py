@@ -210,18 +210,23 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
                            values, stopped, seconds, getattr(train_loader, "batch_size", 0))
 
 
-def lr_find_command(cfg) -> RangeTestResult:
-    """``python -m helpers lr-find``: the test on the training data, PNG + JSON into ``cfg.out``."""
+def find_lrs(cfg, data=None) -> RangeTestResult:
+    """The range test on ``data`` (loaded from ``cfg.data_dir`` if None), with a fresh seeded model."""
     from .loaders import make_train_loader
     from .run import build_model, load_data
     from .train import Precision, choose_device
 
     cfg.validate()
     device = choose_device(cfg.device)
-    data = load_data(cfg)
+    data = data if data is not None else load_data(cfg)
     loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers, True)
     model = build_model(cfg, device)
-    result = range_test(model, loader, device, Precision.for_device(device, cfg.amp), cfg)
+    return range_test(model, loader, device, Precision.for_device(device, cfg.amp), cfg)
+
+
+def lr_find_command(cfg) -> RangeTestResult:
+    """``python -m helpers lr-find``: the test on the training data, PNG + JSON into ``cfg.out``."""
+    result = find_lrs(cfg)
     js, png = result.save(Path(cfg.out))
     print(f"wrote {js} and {png}")
     return result

@@ -99,3 +99,23 @@ def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | N
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     log(f"report: {len(out)} figures in {run_dir}")
     return out
+
+
+def results_table(run_dir: Path) -> str:
+    """The run's headline numbers as a Markdown table (config, LRs, accuracy, time)."""
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    hist = json.loads((run_dir / "history.json").read_text())
+    res = cfg["resolved"]
+    best = max(hist["epochs"], key=lambda e: e["test_acc"])
+    rows = [("network", f"ResNet-9, width {cfg['width']:g} ({res.get('parameters', 0):,} parameters)"),
+            ("data", f"{res['train_images']:,} train / {res['test_images']:,} test images"),
+            ("device", res["device"]),
+            ("epochs / batch size", f"{len(hist['epochs'])} / {cfg['batch_size']}"),
+            ("LRMIN -> LRMAX -> LRMIN", f"{cfg['lr_min']:.4g} -> {cfg['lr_max']:.4g} -> {hist['lr'][-1]:.4g}"
+                                         f" (peak at epoch {cfg['max_at_epoch']:g})"),
+            ("LR rule", res.get("lr_find", {}).get("rule", "set by hand")),
+            ("final test accuracy", f"{100 * hist['epochs'][-1]['test_acc']:.2f}%"),
+            ("best test accuracy", f"{100 * best['test_acc']:.2f}% (epoch {best['epoch']})"),
+            ("training time", f"{hist.get('total_seconds', sum(e['seconds'] for e in hist['epochs'])) / 60:.1f} min")]
+    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)

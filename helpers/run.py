@@ -74,13 +74,19 @@ def write_json(obj: Any, path: Path) -> None:
     ckpt.atomic_write_text(json.dumps(obj, indent=2), path)
 
 
-def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_dir: Path, log: Log) -> None:
-    """Replace 'auto' LRs by the LR range test's suggestions (recorded in config.resolved)."""
+def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_dir: Path, log: Log,
+                result=None) -> None:
+    """Replace 'auto' LRs by the LR range test's suggestions (recorded in config.resolved).
+
+    ``result``: a range test already run on the same settings (the notebook runs it
+    in its own cell); otherwise it runs here, from the seeded initial weights.
+    """
     if cfg.lr_min != "auto" and cfg.lr_max != "auto":
         return
     from .lr_finder import range_test
 
-    result = range_test(model, train_loader, device, precision, cfg, log=log)
+    if result is None:
+        result = range_test(model, train_loader, device, precision, cfg, log=log)
     result.save(run_dir)
     if cfg.lr_max == "auto":
         cfg.lr_max = result.lr_max
@@ -93,8 +99,14 @@ def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_di
 
 
 def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None = None,
-              log: Log = print) -> dict[str, Any]:
-    """Run (or resume) a whole job; returns the history."""
+              log: Log = print, lr_find=None, run_dir: Path | None = None) -> dict[str, Any]:
+    """Run (or resume) a whole job; returns the history.
+
+    ``data``: already loaded CIFAR-10 (else loaded from ``cfg.data_dir``);
+    ``lr_find``: a :class:`~helpers.lr_finder.RangeTestResult` to use for 'auto' LRs;
+    ``run_dir``: a folder already made by :func:`prepare_run_dir` (the notebook saves
+    its first figures there before training).
+    """
     if resume:
         run_dir = Path(resume)
         path = run_dir / ckpt.CHECKPOINT
@@ -112,7 +124,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
         data = load_data(cfg)
     check_batch_size(cfg.batch_size, len(data.train))  # before anything is written
     if not resume:
-        run_dir = prepare_run_dir(cfg.out)
+        run_dir = Path(run_dir) if run_dir is not None else prepare_run_dir(cfg.out)
         cfg.out = str(run_dir)
     precision = Precision.for_device(device, cfg.amp)
     cfg.resolved.update(device=str(device), amp_dtype=str(precision.dtype), data_source=data.source,
@@ -125,7 +137,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     if state is None:
         (run_dir / "summary.txt").write_text(summary_text(model))
         cfg.resolved["parameters"] = count_parameters(model)
-        resolve_lrs(cfg, model, train_loader, device, precision, run_dir, log)
+        resolve_lrs(cfg, model, train_loader, device, precision, run_dir, log, lr_find)
     optimizer = make_optimizer(model, cfg.lr_max, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     scheduler = one_cycle(optimizer, cfg.lr_min, cfg.lr_max, cfg.epochs, len(train_loader), cfg.max_at_epoch)
     history: dict[str, Any] = {"epochs": [], "lr": [], "momentum": [], "steps_per_epoch": len(train_loader)}
@@ -176,7 +188,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
 def _progress_factory(cfg: TrainConfig, total: int):
     if not cfg.progress:
         return None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they also read well in a saved notebook
 
     def factory(epoch: int):
         return lambda it: tqdm(it, total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
