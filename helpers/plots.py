@@ -31,11 +31,10 @@ def plot_triangle(path: Path, base_lr: float = 0.001, max_lr: float = 0.006, ste
     it = np.arange(2 * step_size * cycles + 1)
     lr = triangular_lr(it, step_size, base_lr, max_lr)
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.plot(it, lr, color="tab:blue", lw=2)
-    ax.axhline(max_lr, color="tab:red", ls="--", lw=1)
-    ax.axhline(base_lr, color="tab:green", ls="--", lw=1)
-    ax.text(it[-1], max_lr, "  max_lr", va="center", color="tab:red")
-    ax.text(it[-1], base_lr, "  base_lr", va="center", color="tab:green")
+    ax.plot(it, lr, color="tab:blue", lw=2, label="lr(iteration)")
+    ax.axhline(max_lr, color="tab:red", ls="--", lw=1, label=f"max_lr = {max_lr:g}")
+    ax.axhline(base_lr, color="tab:green", ls="--", lw=1, label=f"base_lr = {base_lr:g}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_xticks(np.arange(0, it[-1] + 1, step_size))
     ax.set_xlabel("iteration (ticks every stepsize)")
     ax.set_ylabel("learning rate")
@@ -113,15 +112,15 @@ def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, cols: int 
     """A grid of HWC images in [0, 1] or uint8, one title each."""
     n = len(images)
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 2.1 * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             ax.imshow(images[i], interpolation="nearest")
             ax.set_title(titles[i], fontsize=7, color=(title_colors[i] if title_colors else "black"))
-    if suptitle:
-        fig.suptitle(suptitle)
     fig.tight_layout()
+    if suptitle:  # above the axes; bbox_inches="tight" keeps it in the file
+        fig.suptitle(suptitle, y=1.0 + 0.12 / rows)
     return _save(fig, path)
 
 
@@ -186,6 +185,6 @@ def plot_gradcam(images: np.ndarray, cam_pred: np.ndarray, cam_true: np.ndarray,
             ax.imshow(im, interpolation="nearest")
             ax.set_title(title, fontsize=8)
             ax.axis("off")
-    fig.suptitle(f"GradCAM on {layer} of misclassified images", fontsize=10)
     fig.tight_layout()
+    fig.suptitle(f"GradCAM ({layer}) of misclassified test images", fontsize=10, y=1.0 + 0.12 / n)
     return _save(fig, path)

@@ -30,6 +30,22 @@ def augmentation_samples(images: np.ndarray, repeats: int = 2, seed: int = 0) ->
     return denormalize(torch.stack(out)).numpy()
 
 
+def first_per_class(y: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the first image of each class, for the first ``n`` classes present."""
+    return np.array([int(np.argmax(y == c)) for c in np.unique(y)[:n]], dtype=np.int64)
+
+
+def worst_mistakes(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, n: int) -> np.ndarray:
+    """The most confident mistake of each true class (then the next ones), ``n`` in all."""
+    wrong = np.nonzero(pred != true)[0]
+    # rank each mistake within its class by confidence, then take rank 0 of every class first
+    order = wrong[np.lexsort((-confidence[wrong], true[wrong]))]
+    rank = np.zeros(len(order), dtype=np.int64)
+    for i in range(1, len(order)):
+        rank[i] = rank[i - 1] + 1 if true[order[i]] == true[order[i - 1]] else 0
+    return order[np.lexsort((true[order], rank))][:n]
+
+
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int = 10) -> np.ndarray:
     return np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
 
@@ -73,7 +89,7 @@ def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | N
 
         out.append(plots.plot_lr_find(RangeTestResult(**json.loads((run_dir / "lr_find.json").read_text())),
                                       run_dir / "lr_find.png"))
-    sample = data.train.x[:8]
+    sample = data.train.x[first_per_class(data.train.y, 8)]
     out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
                                        run_dir / "augmentation.png"))
     precision = Precision.for_device(device, cfg.amp)
@@ -83,7 +99,7 @@ def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | N
     true = labels.numpy()
     conf = confusion_matrix(true, pred, len(CIFAR10_CLASSES))
     out.append(plots.plot_per_class(conf, CIFAR10_CLASSES, run_dir / "per_class.png"))
-    wrong = np.nonzero(pred != true)[0][:n_examples]
+    wrong = worst_mistakes(true, pred, probs.max(1).values.numpy(), n_examples)
     images = data.test.x[wrong]
     out.append(plots.plot_misclassified(images, true[wrong], pred[wrong], CIFAR10_CLASSES,
                                         run_dir / "misclassified.png", probs[wrong, pred[wrong]].numpy()))

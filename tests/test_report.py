@@ -87,3 +87,13 @@ def test_report_command_renders_a_run(class_tree, tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert set(res["per_class_acc"]) == set(CIFAR10_CLASSES)
     assert res["final_test_acc"] == pytest.approx(json.loads((out / "history.json").read_text())["final_test_acc"])
+
+
+def test_worst_mistakes_spread_over_classes_most_confident_first():
+    from helpers.report import worst_mistakes
+
+    true = np.array([0, 0, 0, 1, 1, 2, 2])
+    pred = np.array([1, 2, 0, 0, 0, 2, 2])
+    conf = np.array([0.6, 0.9, 0.99, 0.7, 0.8, 0.5, 0.5])
+    assert worst_mistakes(true, pred, conf, 10).tolist() == [1, 4, 0, 3]
+    assert worst_mistakes(true, pred, conf, 2).tolist() == [1, 4]
