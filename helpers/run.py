@@ -28,7 +28,7 @@ from .errors import UserError
 from .loaders import EvalLoader, check_batch_size, make_train_loader
 from .model import ResNet9, count_parameters, summary_text
 from .schedule import one_cycle
-from .train import Precision, choose_device, evaluate, make_optimizer, train_epoch
+from .train import Diverged, Precision, choose_device, evaluate, make_optimizer, train_epoch
 
 Log = Callable[[str], None]
 
@@ -158,8 +158,13 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     progress = _progress_factory(cfg, len(train_loader))
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        stats = train_epoch(step_fn, train_loader.epoch(epoch), optimizer, scheduler, precision, epoch + 1,
-                            progress(epoch) if progress else None)
+        try:
+            stats = train_epoch(step_fn, train_loader.epoch(epoch), optimizer, scheduler, precision, epoch + 1,
+                                progress(epoch) if progress else None)
+        except Diverged as e:
+            kept = (f"the last good checkpoint (epoch {epoch}) stays in {run_dir}" if epoch
+                    else "no epoch had finished, so no checkpoint was written")
+            raise Diverged(f"{e}; {kept}") from None
         train_seconds = time.perf_counter() - t0
         test_loss, test_acc = evaluate(step_fn, test_loader, precision)
         history["lr"] += stats.lrs

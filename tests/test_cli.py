@@ -117,3 +117,39 @@ def test_errors_print_no_traceback_in_a_real_process(tmp_path):
                        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert r.returncode == 2
     assert r.stderr.strip() == "error: --epochs must be a positive integer, got -1"
+
+
+def test_divergence_keeps_the_last_good_checkpoint(class_tree, tmp_path, capsys, monkeypatch):
+    import torch
+
+    import helpers.run as run
+    from helpers.train import Diverged
+
+    real = run.train_epoch
+
+    def diverge_in_epoch_2(model, batches, optimizer, scheduler, precision, epoch, progress=None):
+        if epoch == 2:
+            raise Diverged(f"training diverged at epoch {epoch}, step 3: loss is nan at lr 0.4")
+        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
+    monkeypatch.setattr(run, "train_epoch", diverge_in_epoch_2)
+    out = tmp_path / "run"
+    line = err(capsys, train_args(class_tree, out))
+    assert "diverged at epoch 2, step 3" in line and "lr 0.4" in line and "last good checkpoint (epoch 1)" in line
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert len(json.loads((out / "history.json").read_text())["epochs"]) == 1
+
+
+@pytest.mark.parametrize("damage,needle", [("rename_class", "class folders must be the ten CIFAR-10 classes"),
+                                           ("big_image", "32x32 RGB")])
+def test_bad_class_tree_from_the_command_line(tmp_path, capsys, damage, needle):
+    from PIL import Image
+
+    from conftest import write_class_folders
+
+    root = write_class_folders(tmp_path / "c", 20, 10)
+    if damage == "rename_class":
+        (root / "test" / "cat").rename(root / "test" / "kitten")
+    else:
+        Image.new("RGB", (48, 48)).save(root / "train" / "dog" / "huge.png")
+    assert needle in err(capsys, train_args(root, tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
