@@ -90,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from .run import train_run
 
+        if args.resume:
+            defaults = build_parser().parse_args(["train"])
+            ignored = sorted(k for k, v in vars(args).items()
+                             if k not in ("resume", "progress") and v != getattr(defaults, k))
+            if ignored:
+                print(f"note: --resume continues with the settings in {args.resume}/config.json; ignoring "
+                      + ", ".join("--" + k.replace("_", "-") for k in ignored), file=sys.stderr)
         history = train_run(_config(args), resume=args.resume)
         print(f"final test accuracy: {history['final_test_acc'] * 100:.2f}%")
     elif args.command == "lr-find":

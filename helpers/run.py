@@ -107,6 +107,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     ``run_dir``: a folder already made by :func:`prepare_run_dir` (the notebook saves
     its first figures there before training).
     """
+    started = time.perf_counter()
     if resume:
         run_dir = Path(resume)
         path = run_dir / ckpt.CHECKPOINT
@@ -182,6 +183,8 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
         write_json(history, run_dir / "history.json")
     history["final_test_acc"] = history["epochs"][-1]["test_acc"]
     history["total_seconds"] = round(sum(e["seconds"] for e in history["epochs"]), 1)
+    # this process, data loading and the range test included (a resumed run counts only its part)
+    history["wall_seconds"] = round(time.perf_counter() - started, 1)
     write_json(history, run_dir / "history.json")
     if cfg.report:
         from .report import render_report
