@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from .run import train_run
 
-        if args.resume:
+        if args.resume and (Path(args.resume) / "checkpoint.pt").is_file():
             defaults = build_parser().parse_args(["train"])
             ignored = sorted(k for k, v in vars(args).items()
                              if k not in ("resume", "progress") and v != getattr(defaults, k))
