@@ -177,8 +177,9 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
         optimizer = make_optimizer(model, cfg.lr_find_start, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
     amp = {}
-    if precision.dtype is not None:
-        amp = {"amp_backend": "torch", "amp_config": {"device_type": device.type, "dtype": precision.dtype}}
+    if precision.dtype is not None:  # torch-lr-finder requires a scaler with its torch backend
+        amp = {"amp_backend": "torch", "amp_config": {"device_type": device.type, "dtype": precision.dtype},
+               "grad_scaler": torch.amp.GradScaler(device.type, enabled=precision.dtype == torch.float16)}
     finder = LRFinder(model, optimizer, _finite_loss, device=device, **amp)
     t0 = time.perf_counter()
     stopped = ""

@@ -94,3 +94,12 @@ def test_train_with_auto_records_the_range_test(class_tree, tmp_path):
     found = cfg["resolved"]["lr_find"]
     assert cfg["lr_max"] == found["lr_max"] and cfg["lr_min"] == found["lr_min"] < cfg["lr_max"]
     assert "min10" in found["rule"] and (out / "lr_find.png").exists()
+
+
+def test_mixed_precision_path_runs(split):
+    """The autocast branch Colab takes on CUDA, exercised on the CPU with bfloat16."""
+    model, loader, cfg = setup(split, iters=12)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    r = range_test(model, loader, CPU, Precision("cpu", torch.bfloat16), cfg, log=lambda s: None)
+    assert len(r.lrs) == 12 and all(np.isfinite(r.losses))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -71,3 +71,18 @@ def test_epochs_are_reproducible_and_differ(split):
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert not torch.equal(a[0], c[0])
     assert np.isclose(float(torch.cat(a).mean()), float(torch.cat(c).mean()), atol=0.2)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_branches_train(split, dtype):
+    """The CUDA code path (autocast; GradScaler for fp16), exercised on the CPU."""
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    model = ResNet9(width=0.0625)
+    prec = Precision("cpu", dtype)
+    assert prec.scaler.is_enabled() == (dtype == torch.float16)
+    loader = BatchedTrainLoader(Split(split.x[:256], split.y[:256]), 64, cpu)
+    opt = make_optimizer(model, 0.1)
+    first = train_epoch(model, loader.epoch(0), opt, None, prec, 1)
+    second = train_epoch(model, loader.epoch(1), opt, None, prec, 2)
+    assert np.isfinite(second.loss) and second.loss < first.loss
