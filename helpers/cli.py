@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run_dir")
     r.add_argument("--data-dir", default=None, help="override the data folder recorded in the run")
     r.add_argument("--device", default="auto")
+    r.add_argument("--gradcam-layer", default="layer3", choices=("layer3", "layer2"),
+                   help="layer3 (4x4 map, default) or layer2 (8x8)")
     return parser
 
 
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "report":
         from .report import render_report
 
-        for path in render_report(Path(args.run_dir), data_dir=args.data_dir, device_name=args.device):
+        for path in render_report(Path(args.run_dir), data_dir=args.data_dir, device_name=args.device,
+                                  gradcam_layer=args.gradcam_layer):
             print(f"wrote {path}")
     return 0
 

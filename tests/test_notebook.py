@@ -29,6 +29,16 @@ def test_notebook_runs_headless(class_tree, tmp_path):
         assert (tmp_path / "nb" / f"{name}.png").stat().st_size > 1000
 
 
+def test_quick_mode_runs_headless(class_tree, tmp_path):
+    nb = with_parameters(nbformat.read(NOTEBOOK, as_version=4), DATA_DIR=str(class_tree), OUT=str(tmp_path / "q"),
+                         QUICK=True, BATCH_SIZE=32, DEVICE="cpu")
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    import json
+    cfg = json.loads((tmp_path / "q" / "config.json").read_text())
+    assert cfg["epochs"] == 2 and cfg["width"] == 0.0625
+
+
 def test_committed_notebook_holds_no_machine_path():
     text = NOTEBOOK.read_text()
     for needle in ("/work/", "/root/", "/home/", "/tmp/", "C:\\\\Users"):
