@@ -29,9 +29,11 @@ point sits far below the LR this network tolerates at batch 512.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -169,7 +171,14 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
                optimizer: torch.optim.Optimizer | None = None,
                log: Callable[[str], None] = print) -> RangeTestResult:
     """Run the LR range test; ``model`` (and ``optimizer``) come back exactly as they were."""
-    from torch_lr_finder import LRFinder, TrainDataLoaderIter
+    with warnings.catch_warnings():  # its tqdm.autonotebook import warns in notebooks
+        warnings.simplefilter("ignore")
+        import torch_lr_finder.lr_finder as tlf
+    from tqdm import tqdm
+    # torch-lr-finder draws a tqdm.autonotebook bar: a widget that a saved notebook shows
+    # as a stale "0/120". Give it a text bar (or none) like the training loop's.
+    tlf.tqdm = functools.partial(tqdm, disable=not getattr(cfg, "progress", True), leave=False, mininterval=1.0)
+    LRFinder, TrainDataLoaderIter = tlf.LRFinder, tlf.TrainDataLoaderIter
 
     from .train import make_optimizer
 
@@ -184,10 +193,7 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     t0 = time.perf_counter()
     stopped = ""
     try:
-        # torch-lr-finder prints a line and draws its own tqdm bar (on stderr): keep the
-        # bar only when progress bars are wanted.
-        with contextlib.redirect_stdout(io.StringIO()), (
-                contextlib.nullcontext() if getattr(cfg, "progress", True) else contextlib.redirect_stderr(io.StringIO())):
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Learning rate search finished..."
             finder.range_test(TrainDataLoaderIter(_EpochIter(train_loader)), start_lr=cfg.lr_find_start,
                               end_lr=cfg.lr_find_end, num_iter=cfg.lr_find_iters, step_mode="exp",
                               smooth_f=0.05, diverge_th=5)
