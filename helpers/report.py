@@ -134,6 +134,6 @@ def results_table(run_dir: Path) -> str:
             ("final test accuracy", f"{100 * hist['epochs'][-1]['test_acc']:.2f}%"),
             ("best test accuracy", f"{100 * best['test_acc']:.2f}% (epoch {best['epoch']})"),
             ("training time (epochs + evaluation)", f"{sum(e['seconds'] for e in hist['epochs']) / 60:.1f} min"),
-            ("wall time (data, LR test, training)", f"{hist['wall_seconds'] / 60:.1f} min" if "wall_seconds" in hist
+            ("wall time of the training call", f"{hist['wall_seconds'] / 60:.1f} min" if "wall_seconds" in hist
              else "n/a")]
     return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
