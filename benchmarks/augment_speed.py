@@ -63,7 +63,10 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--num-workers", type=int, default=2)
-    ap.add_argument("--batches", type=int, default=10, help="timed batches per measurement")
+    ap.add_argument("--batches", type=int, default=30,
+                    help="timed batches for (a) and (b); many, so that the DataLoader's prefetched "
+                         "batches do not flatter (a)")
+    ap.add_argument("--step-batches", type=int, default=10, help="timed training steps at width < 1")
     ap.add_argument("--full-width-steps", type=int, default=3, help="timed steps at width 1 (slow on a CPU)")
     ap.add_argument("--widths", default="0.125,1")
     args = ap.parse_args()
@@ -85,7 +88,7 @@ def main() -> None:
              ("(b) batched on-device", device.type, b)]
     step_rates = {}
     for w in (float(v) for v in args.widths.split(",")):
-        n = args.batches if w < 0.5 or device.type == "cuda" else args.full_width_steps
+        n = args.step_batches if w < 0.5 or device.type == "cuda" else args.full_width_steps
         step = make_step(w, device)
         for name, loader in (("a", albu), ("b", batched)):
             step_rates[w, name] = rate(loader.epoch(1), n, warmup=1, step=step)
