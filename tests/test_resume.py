@@ -25,7 +25,7 @@ def args(data: Path, out: Path) -> list[str]:
 def strip_times(history: dict) -> dict:
     for row in history["epochs"]:
         row.pop("seconds"), row.pop("train_seconds")
-    history.pop("total_seconds", None)
+    history.pop("total_seconds", None), history.pop("wall_seconds", None)
     return history
 
 
