@@ -79,8 +79,8 @@ def main() -> None:
         split = Split(torch.randint(0, 256, (n, 32, 32, 3), generator=g, dtype=torch.uint8).numpy(),
                       torch.randint(0, 10, (n,), generator=g).numpy())
     bs = args.batch_size
-    albu = AlbumentationsTrainLoader(split, bs, device, num_workers=args.num_workers, channels_last=True)
-    batched = BatchedTrainLoader(split, bs, device, channels_last=True)
+    albu = AlbumentationsTrainLoader(split, bs, device, num_workers=args.num_workers)
+    batched = BatchedTrainLoader(split, bs, device)
     rows = []
     a = rate(albu.epoch(0), args.batches)
     b = rate(batched.epoch(0), args.batches)

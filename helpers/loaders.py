@@ -16,6 +16,8 @@ from .data import Split
 from .errors import UserError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+# Batches come in the model's memory format (channels_last everywhere: see run.build_model).
+MEMORY_FORMAT = torch.channels_last
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -31,14 +33,12 @@ def check_batch_size(batch_size: int, n: int) -> None:
 class BatchedTrainLoader:
     """The training set held once on ``device`` as padded uint8; augmented per batch there."""
 
-    def __init__(self, split: Split, batch_size: int, device: torch.device, seed: int = 0,
-                 channels_last: bool = False) -> None:
+    def __init__(self, split: Split, batch_size: int, device: torch.device, seed: int = 0) -> None:
         check_batch_size(batch_size, len(split))
         self.images = BatchedAugment.prepare(split.x, device)
         self.labels = torch.as_tensor(split.y).to(device)
         self.augment = BatchedAugment(device)
         self.batch_size, self.seed, self.device = batch_size, seed, device
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __len__(self) -> int:
         return len(self.labels) // self.batch_size  # drop the last partial batch: BN sees full batches
@@ -49,7 +49,7 @@ class BatchedTrainLoader:
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             x = self.augment(self.images.index_select(0, idx), g)
-            yield x.contiguous(memory_format=self.memory_format), self.labels.index_select(0, idx)
+            yield x.contiguous(memory_format=MEMORY_FORMAT), self.labels.index_select(0, idx)
 
 
 class _AlbumentationsDataset(torch.utils.data.Dataset):
@@ -67,11 +67,10 @@ class AlbumentationsTrainLoader:
     """The reference path: per-image albumentations in DataLoader workers."""
 
     def __init__(self, split: Split, batch_size: int, device: torch.device, seed: int = 0,
-                 num_workers: int = 2, channels_last: bool = False) -> None:
+                 num_workers: int = 2) -> None:
         check_batch_size(batch_size, len(split))
         self.dataset = _AlbumentationsDataset(split, albumentations_train())
         self.batch_size, self.seed, self.device, self.num_workers = batch_size, seed, device, num_workers
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __len__(self) -> int:
         return len(self.dataset) // self.batch_size
@@ -90,34 +89,32 @@ class AlbumentationsTrainLoader:
             generator=torch.Generator().manual_seed(s), pin_memory=self.device.type == "cuda",
             persistent_workers=False)
         for x, y in loader:
-            yield (x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format),
+            yield (x.to(self.device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT),
                    y.to(self.device, non_blocking=True))
 
 
 class EvalLoader:
     """Normalized, un-augmented images in large batches, held on ``device``."""
 
-    def __init__(self, split: Split, device: torch.device, batch_size: int = 1024,
-                 channels_last: bool = False) -> None:
+    def __init__(self, split: Split, device: torch.device, batch_size: int = 1024) -> None:
         self.split = split
         chunks = [normalize(torch.as_tensor(split.x[i:i + 8192])) for i in range(0, len(split), 8192)]
         self.images = torch.cat(chunks).to(device)
         self.labels = torch.as_tensor(split.y).to(device)
         self.batch_size = batch_size
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         for i in range(0, len(self.labels), self.batch_size):
-            yield (self.images[i:i + self.batch_size].contiguous(memory_format=self.memory_format),
+            yield (self.images[i:i + self.batch_size].contiguous(memory_format=MEMORY_FORMAT),
                    self.labels[i:i + self.batch_size])
 
 
 def make_train_loader(kind: str, split: Split, batch_size: int, device: torch.device, seed: int,
-                      num_workers: int = 2, channels_last: bool = False):
+                      num_workers: int = 2):
     if kind == "albumentations":
-        return AlbumentationsTrainLoader(split, batch_size, device, seed, num_workers, channels_last)
-    return BatchedTrainLoader(split, batch_size, device, seed, channels_last)
+        return AlbumentationsTrainLoader(split, batch_size, device, seed, num_workers)
+    return BatchedTrainLoader(split, batch_size, device, seed)
 

@@ -226,7 +226,7 @@ def find_lrs(cfg, data=None) -> RangeTestResult:
     cfg.validate()
     device = choose_device(cfg.device)
     data = data if data is not None else load_data(cfg)
-    loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers, True)
+    loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
     model = build_model(cfg, device)
     return range_test(model, loader, device, Precision.for_device(device, cfg.amp), cfg)
 

@@ -10,7 +10,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import plots
-from .augment import albumentations_train, denormalize
+from .augment import albumentations_train, denormalize, reseed
 from .config import CIFAR10_CLASSES, TrainConfig
 from .data import Cifar10
 from .errors import UserError
@@ -22,8 +22,6 @@ from .train import Precision, choose_device, predict
 
 def augmentation_samples(images: np.ndarray, repeats: int = 2, seed: int = 0) -> np.ndarray:
     """The assignment's albumentations transform applied ``repeats`` times; HWC in [0, 1]."""
-    from .augment import reseed
-
     t = albumentations_train()
     reseed(t, seed)
     out = [t(image=im)["image"] for _ in range(repeats) for im in images]
@@ -54,9 +52,11 @@ def load_model(run_dir: Path, cfg: TrainConfig, device: torch.device) -> ResNet9
     path = run_dir / ckpt.CHECKPOINT
     if not path.is_file():
         raise UserError(f"no checkpoint in {run_dir}; run 'python -m helpers train' first")
-    model = ResNet9(width=cfg.width, logit_scale=cfg.logit_scale)
+    from .run import build_model
+
+    model = build_model(cfg, device)
     model.load_state_dict(ckpt.load(path)["model"])
-    return model.to(device).to(memory_format=torch.channels_last)
+    return model
 
 
 def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | None = None,
@@ -93,7 +93,7 @@ def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | N
     out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
                                        run_dir / "augmentation.png"))
     precision = Precision.for_device(device, cfg.amp)
-    test = EvalLoader(data.test, device, channels_last=True)
+    test = EvalLoader(data.test, device)
     probs, labels = predict(model, test, precision)
     pred = probs.argmax(1).numpy()
     true = labels.numpy()

@@ -25,7 +25,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10
 from .errors import UserError
-from .loaders import EvalLoader, check_batch_size, make_train_loader
+from .loaders import MEMORY_FORMAT, EvalLoader, check_batch_size, make_train_loader
 from .model import ResNet9, count_parameters, summary_text
 from .schedule import one_cycle
 from .train import Diverged, Precision, choose_device, evaluate, make_optimizer, train_epoch
@@ -65,9 +65,9 @@ def load_data(cfg: TrainConfig) -> Cifar10:
 def build_model(cfg: TrainConfig, device: torch.device) -> ResNet9:
     seed_everything(cfg.seed)
     model = ResNet9(width=cfg.width, logit_scale=cfg.logit_scale).to(device)
-    # channels_last: tensor cores want it on CUDA; on a 2-core CPU a quick check of a
-    # width-1/8 training step also favoured it (oneDNN's NHWC kernels).
-    return model.to(memory_format=torch.channels_last)
+    # channels_last (loaders.MEMORY_FORMAT): tensor cores want it on CUDA; on a 2-core CPU a
+    # quick check of a width-1/8 training step also favoured it (oneDNN's NHWC kernels).
+    return model.to(memory_format=MEMORY_FORMAT)
 
 
 def write_json(obj: Any, path: Path) -> None:
@@ -130,10 +130,9 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     precision = Precision.for_device(device, cfg.amp)
     cfg.resolved.update(device=str(device), amp_dtype=str(precision.dtype), data_source=data.source,
                         train_images=len(data.train), test_images=len(data.test), torch=torch.__version__)
-    channels_last = True  # see build_model
     train_loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed,
-                                     cfg.num_workers, channels_last)
-    test_loader = EvalLoader(data.test, device, channels_last=channels_last)
+                                     cfg.num_workers)
+    test_loader = EvalLoader(data.test, device)
     model = build_model(cfg, device)
     if state is None:
         (run_dir / "summary.txt").write_text(summary_text(model))
