@@ -35,21 +35,23 @@ class BatchedTrainLoader:
 
     def __init__(self, split: Split, batch_size: int, device: torch.device, seed: int = 0) -> None:
         check_batch_size(batch_size, len(split))
-        self.images = BatchedAugment.prepare(split.x, device)
-        self.labels = torch.as_tensor(split.y).to(device)
-        self.augment = BatchedAugment(device)
+        self.augment = BatchedAugment(split.x, device)
+        self.labels = torch.as_tensor(split.y)
         self.batch_size, self.seed, self.device = batch_size, seed, device
 
     def __len__(self) -> int:
         return len(self.labels) // self.batch_size  # drop the last partial batch: BN sees full batches
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
+        # Indices and parameters are drawn on the CPU (one generator, reproducible on any
+        # device); the augmentation moves one small tensor of offsets to the device per batch.
         g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-        order = torch.randperm(len(self.labels), generator=g).to(self.device)
+        order = torch.randperm(len(self.labels), generator=g)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = self.augment(self.images.index_select(0, idx), g)
-            yield x.contiguous(memory_format=MEMORY_FORMAT), self.labels.index_select(0, idx)
+            x = self.augment(idx, g)
+            yield (x.contiguous(memory_format=MEMORY_FORMAT),  # already so: a no-op
+                   self.labels.index_select(0, idx).to(self.device, non_blocking=True))
 
 
 class _AlbumentationsDataset(torch.utils.data.Dataset):

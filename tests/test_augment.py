@@ -119,15 +119,35 @@ def test_batched_output_equals_reference_for_the_same_parameters():
         outs.append(r["image"])
     rows = torch.tensor(np.array(rows, dtype=np.int64))
     params = {"dy": rows[:, 0], "dx": rows[:, 1], "flip": rows[:, 2].bool(), "cy": rows[:, 3], "cx": rows[:, 4]}
-    ours = BatchedAugment().apply(BatchedAugment.prepare(imgs), params)
+    ours = BatchedAugment(imgs).apply(torch.arange(len(imgs)), params)
     assert torch.allclose(ours, torch.stack(outs), atol=1e-5)
 
 
+def numpy_augment(img: np.ndarray, dy: int, dx: int, flip: bool, cy: int, cx: int) -> np.ndarray:
+    """The reference's steps written out in numpy: pad, crop, flip, hole, normalize (NCHW)."""
+    out = np.pad(img, ((4, 4), (4, 4), (0, 0)), mode="reflect")[dy:dy + 32, dx:dx + 32]
+    out = out[:, ::-1].copy() if flip else out.copy()
+    out[cy:cy + 8, cx:cx + 8] = mean_fill()
+    return ((out / 255.0 - np.array(CIFAR10_MEAN)) / np.array(CIFAR10_STD)).transpose(2, 0, 1)
+
+
+def test_batched_every_crop_flip_and_extreme_hole_on_the_first_and_last_image():
+    imgs = np.stack([random_image(s) for s in range(5)])
+    aug = BatchedAugment(imgs)
+    combos = [(i, dy, dx, flip, cy, cx) for i in (0, 4) for dy in range(9) for dx in range(9)
+              for flip in (False, True) for cy, cx in ((0, 24), (24, 0), (24, 24))[dy % 3:dy % 3 + 1]]
+    rows = torch.tensor(combos)
+    params = {"dy": rows[:, 1], "dx": rows[:, 2], "flip": rows[:, 3].bool(), "cy": rows[:, 4], "cx": rows[:, 5]}
+    ours = aug.apply(rows[:, 0], params)
+    expected = np.stack([numpy_augment(imgs[i], *c) for i, *c in combos])
+    assert ours.is_contiguous(memory_format=torch.channels_last)
+    assert np.allclose(ours.numpy(), expected, atol=1e-5)
+
+
 def test_batched_is_reproducible_from_a_generator():
-    x = BatchedAugment.prepare(np.stack([random_image(s) for s in range(16)]))
-    aug = BatchedAugment()
-    a = aug(x, torch.Generator().manual_seed(3))
-    b = aug(x, torch.Generator().manual_seed(3))
+    aug = BatchedAugment(np.stack([random_image(s) for s in range(16)]))
+    a = aug(torch.arange(16), torch.Generator().manual_seed(3))
+    b = aug(torch.arange(16), torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and a.shape == (16, 3, 32, 32) and a.dtype == torch.float32
 
 
