@@ -30,12 +30,12 @@ def test_notebook_runs_headless(class_tree, tmp_path):
 
 def test_quick_mode_runs_headless(class_tree, tmp_path):
     nb = with_parameters(nbformat.read(NOTEBOOK, as_version=4), DATA_DIR=str(class_tree), OUT=str(tmp_path / "q"),
-                         QUICK=True, BATCH_SIZE=32, DEVICE="cpu")
+                         QUICK=True, BATCH_SIZE=32, DEVICE="cpu", AUGMENT="albumentations")
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     import json
     cfg = json.loads((tmp_path / "q" / "config.json").read_text())
-    assert cfg["epochs"] == 2 and cfg["width"] == 0.0625
+    assert cfg["epochs"] == 2 and cfg["width"] == 0.0625 and cfg["augment"] == "albumentations"
 
 
 def test_committed_notebook_holds_no_machine_path():
