@@ -114,8 +114,8 @@ class BatchedAugment:
     Why not a per-pixel ``gather`` with a table of crop/flip index maps (this
     class's first version): it moved every byte through an int64 index and
     normalized with (1, 3, 1, 1) broadcasts whose 3-long inner loop is slow in
-    channels_last; it ran at ~100,000 images/s on the 2-core CPU, this at
-    ~1,000,000 (``benchmarks/augment_speed.py``). The output is physically
+    channels_last; on the 2-core CPU it ran at ~97,000 images/s, this at ~570,000
+    (``benchmarks/augment_speed.py`` on the real data). The output is physically
     NHWC, i.e. a channels_last NCHW batch with no extra copy.
     """
 
@@ -125,7 +125,6 @@ class BatchedAugment:
         self.n, side = len(padded), CROP + 2 * PAD
         self.row_bytes, self.image_bytes = side * 3, side * side * 3
         store = torch.cat([padded, padded.flip(2)]).view(-1)
-        self.store = store  # keeps the storage of the view below alive
         self.rows = store.as_strided((store.numel() - CROP * 3 + 1, CROP * 3), (1, 1))
         self.row_steps = torch.arange(CROP, device=dev) * self.row_bytes
         r, c = torch.meshgrid(torch.arange(CUTOUT), torch.arange(CUTOUT * 3), indexing="ij")
@@ -134,9 +133,6 @@ class BatchedAugment:
         std = torch.tensor(CIFAR10_STD) * 255
         self.scale = (1 / std).repeat(CROP * CROP).to(dev)
         self.shift = (-torch.tensor(CIFAR10_MEAN) * 255 / std).repeat(CROP * CROP).to(dev)
-
-    def __len__(self) -> int:
-        return self.n
 
     @staticmethod
     def pad(x: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -166,7 +162,7 @@ class BatchedAugment:
         dx = p["dx"] + flip * (2 * PAD - 2 * p["dx"])  # the mirror's crop offset when flipped
         first_row = (idx + flip * self.n) * self.image_bytes + p["dy"] * self.row_bytes + dx * 3
         hole = p["cy"] * CROP * 3 + p["cx"] * 3
-        first_row, hole = torch.stack([first_row, hole]).to(self.store.device)  # one transfer
+        first_row, hole = torch.stack([first_row, hole]).to(self.rows.device)  # one transfer
         x = self.rows.index_select(0, (first_row.view(n, 1) + self.row_steps).view(-1)).view(n, -1)
         x.scatter_(1, hole.view(n, 1) + self.hole_steps, self.fill.expand(n, -1))
         out = torch.empty(x.shape, dtype=torch.float32, device=x.device).copy_(x)
