@@ -155,19 +155,29 @@ class BatchedAugment:
             "cx": torch.randint(0, CROP - CUTOUT + 1, (n,), generator=g),
         }
 
-    def apply(self, idx: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Augment images ``idx`` (CPU int64) of the held set with parameters ``p`` -> normalized
-        float32 (N, 3, 32, 32) on the device, in channels_last memory format."""
-        n, flip = len(idx), p["flip"].long()
+    def offsets(self, idx: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(2, N) int64 on the CPU: each image's first crop row in the store, and its hole's
+        position in the crop. Computed for a whole epoch at once, moved to the device once."""
+        flip = p["flip"].long()
         dx = p["dx"] + flip * (2 * PAD - 2 * p["dx"])  # the mirror's crop offset when flipped
         first_row = (idx + flip * self.n) * self.image_bytes + p["dy"] * self.row_bytes + dx * 3
         hole = p["cy"] * CROP * 3 + p["cx"] * 3
-        first_row, hole = torch.stack([first_row, hole]).to(self.rows.device)  # one transfer
+        return torch.stack([first_row, hole])
+
+    def gather(self, offsets: torch.Tensor) -> torch.Tensor:
+        """Augmented, normalized float32 (N, 3, 32, 32) in channels_last memory format, from
+        :meth:`offsets` already on the device: no host work, no transfer."""
+        first_row, hole = offsets
+        n = len(first_row)
         x = self.rows.index_select(0, (first_row.view(n, 1) + self.row_steps).view(-1)).view(n, -1)
         x.scatter_(1, hole.view(n, 1) + self.hole_steps, self.fill.expand(n, -1))
         out = torch.empty(x.shape, dtype=torch.float32, device=x.device).copy_(x)
         torch.addcmul(self.shift, out, self.scale, out=out)
         return out.view(n, CROP, CROP, 3).permute(0, 3, 1, 2)
+
+    def apply(self, idx: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Augment images ``idx`` (CPU int64) of the held set with parameters ``p``."""
+        return self.gather(self.offsets(idx, p).to(self.rows.device))
 
     def __call__(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.apply(idx, self.sample(len(idx), generator))

@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers {train,lr-find,triangle,report}``.
+"""Command line: ``python -m helpers {train,lr-find,triangle,report,notebook}``.
 
 Bad input ends with one line ``error: ...`` on stderr and exit status 2, never a traceback.
 """
@@ -9,9 +9,16 @@ import sys
 from pathlib import Path
 
 from .config import AUGMENT_CHOICES, DEVICE_CHOICES, TrainConfig
-from .errors import UserError
+from .errors import Interrupted, UserError
 
 D = TrainConfig()
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad option ends with one line (not the usage block) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
 
 
 def _lr(text: str) -> float | str:
@@ -39,13 +46,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-find-iters", type=int, default=D.lr_find_iters, help="range test length in batches")
     p.add_argument("--lr-find-start", type=float, default=D.lr_find_start, help="range test's first LR")
     p.add_argument("--lr-find-end", type=float, default=D.lr_find_end, help="range test's last LR")
-    p.add_argument("--lr-max-rule", default=D.lr_max_rule, help="min10 (default), steepest or valley")
+    p.add_argument("--lr-max-rule", default=D.lr_max_rule, help="first_min (default), min10, steepest or valley")
     p.add_argument("--lr-min-rule", default=D.lr_min_rule, help="smith (default) or max/8")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train ResNet-9 with the one-cycle policy")
@@ -80,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto")
     r.add_argument("--gradcam-layer", default="layer3", choices=("layer3", "layer2"),
                    help="layer3 (4x4 map, default) or layer2 (8x8)")
+    nb = sub.add_parser("notebook", help="execute the notebook headless with parameters overridden "
+                                         "(the saved source keeps the assignment's values)")
+    nb.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                    help="a parameter cell override, e.g. --set WIDTH=0.125 (repeatable)")
+    nb.add_argument("--output", default=None, help="where to write the executed notebook (default: in place)")
     return parser
 
 
@@ -102,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         history = train_run(_config(args), resume=args.resume)
         print(f"final test accuracy: {history['final_test_acc'] * 100:.2f}%")
     elif args.command == "lr-find":
-        from .lr_finder import lr_find_command
+        from .run import lr_find_command
 
         lr_find_command(_config(args))
     elif args.command == "triangle":
@@ -112,11 +124,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("triangle needs --step-size > 0, --cycles > 0 and 0 <= --base-lr < --max-lr")
         path = plot_triangle(Path(args.out), args.base_lr, args.max_lr, args.step_size, args.cycles)
         print(f"wrote {path}")
-    elif args.command == "report":
-        from .report import render_report
+    elif args.command == "notebook":
+        from .notebook import execute, parse_overrides
 
-        for path in render_report(Path(args.run_dir), data_dir=args.data_dir, device_name=args.device,
-                                  gradcam_layer=args.gradcam_layer):
+        print(f"wrote {execute(parse_overrides(args.overrides), args.output)}")
+    elif args.command == "report":
+        from .run import report_run
+
+        for path in report_run(Path(args.run_dir), data_dir=args.data_dir, device_name=args.device,
+                               gradcam_layer=args.gradcam_layer):
             print(f"wrote {path}")
     return 0
 
@@ -128,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(e, file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("interrupted; continue with --resume RUN_DIR (the last finished epoch is saved)", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         return 130

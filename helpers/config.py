@@ -8,6 +8,7 @@ loss, logits x 0.125).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 AUGMENT_CHOICES = ("batched", "albumentations")
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+# The rules that read the LR range test (helpers.lr_finder implements them).
+LR_MAX_RULES = ("first_min", "min10", "steepest", "valley")
+LR_MIN_RULES = ("smith", "max/8")
 
 
 @dataclass
@@ -56,7 +60,7 @@ class TrainConfig:
     lr_find_iters: int = 120        # LR range test length (~5% of a 24-epoch run at batch 512)
     lr_find_start: float = 1e-4
     lr_find_end: float = 100.0      # far enough to see the loss blow up at batch 512
-    lr_max_rule: str = "min10"      # see helpers.lr_finder for the rules and why
+    lr_max_rule: str = "first_min"  # see helpers.lr_finder for the rules and why
     lr_min_rule: str = "smith"
     report: bool = True             # render figures at the end
     progress: bool = True           # tqdm bars
@@ -73,36 +77,46 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise UserError naming the first bad setting and how to fix it."""
-        if self.epochs <= 0:
-            raise UserError(f"--epochs must be a positive integer, got {self.epochs}")
-        if not 0 < self.max_at_epoch < self.epochs:
-            raise UserError(
-                f"--max-at-epoch must lie strictly between 0 and --epochs ({self.epochs}), "
-                f"got {self.max_at_epoch}")
-        if self.batch_size <= 0:
-            raise UserError(f"--batch-size must be a positive integer, got {self.batch_size}")
+        def need(ok: bool, option: str, what: str, value: Any) -> None:
+            if not ok:
+                raise UserError(f"--{option} must be {what}, got {value!r}")
+
+        def finite(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        need(isinstance(self.epochs, int) and self.epochs > 0, "epochs", "a positive integer", self.epochs)
+        if not (finite(self.max_at_epoch) and 0 < self.max_at_epoch < self.epochs):
+            raise UserError(f"--max-at-epoch must lie strictly between 0 and --epochs ({self.epochs}), "
+                            f"got {self.max_at_epoch!r}")
+        need(isinstance(self.batch_size, int) and self.batch_size > 0, "batch-size", "a positive integer",
+             self.batch_size)
         for name in ("lr_min", "lr_max"):
             v = getattr(self, name)
-            if v != "auto" and (not isinstance(v, (int, float)) or v <= 0):
-                raise UserError(f"--{name.replace('_', '-')} must be a positive number or 'auto', got {v!r}")
-        if (isinstance(self.lr_min, (int, float)) and isinstance(self.lr_max, (int, float))
-                and self.lr_min >= self.lr_max):
-            raise UserError(
-                f"--lr-min ({self.lr_min}) must be smaller than --lr-max ({self.lr_max})")
-        if self.width <= 0:
-            raise UserError(f"--width must be positive (1.0 is the full network), got {self.width}")
-        if self.augment not in AUGMENT_CHOICES:
-            raise UserError(f"--augment must be one of {', '.join(AUGMENT_CHOICES)}, got {self.augment!r}")
+            need(v == "auto" or (finite(v) and v > 0), name.replace("_", "-"), "a positive number or 'auto'", v)
+        if finite(self.lr_min) and finite(self.lr_max) and self.lr_min >= self.lr_max:
+            raise UserError(f"--lr-min ({self.lr_min}) must be smaller than --lr-max ({self.lr_max})")
+        need(finite(self.momentum) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
+        if self.nesterov and self.momentum == 0:
+            raise UserError("--momentum must be above 0 with Nesterov momentum (the default); "
+                            f"got {self.momentum!r}")
+        need(finite(self.weight_decay) and self.weight_decay >= 0, "weight-decay", "a number >= 0",
+             self.weight_decay)
+        need(finite(self.width) and self.width > 0, "width", "a positive number (1.0 is the full network)",
+             self.width)
+        need(finite(self.logit_scale) and self.logit_scale > 0, "logit-scale", "a positive number",
+             self.logit_scale)
+        for name in ("num_workers", "limit_train", "limit_test"):
+            v = getattr(self, name)
+            need(isinstance(v, int) and v >= 0, name.replace("_", "-"), "an integer >= 0", v)
+        need(self.augment in AUGMENT_CHOICES, "augment", f"one of {', '.join(AUGMENT_CHOICES)}", self.augment)
         if self.device not in DEVICE_CHOICES:
-            raise UserError(
-                f"unknown --device {self.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
-        from .lr_finder import LR_MAX_RULES, LR_MIN_RULES
-
-        if self.lr_max_rule not in LR_MAX_RULES or self.lr_min_rule not in LR_MIN_RULES:
-            raise UserError(f"--lr-max-rule must be one of {', '.join(LR_MAX_RULES)} and --lr-min-rule one of "
-                            f"{', '.join(LR_MIN_RULES)}; got {self.lr_max_rule!r}, {self.lr_min_rule!r}")
-        if not 0 < self.lr_find_start < self.lr_find_end:
-            raise UserError(f"--lr-find-start ({self.lr_find_start}) must be positive and below "
+            raise UserError(f"unknown --device {self.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
+        need(self.lr_max_rule in LR_MAX_RULES, "lr-max-rule", f"one of {', '.join(LR_MAX_RULES)}",
+             self.lr_max_rule)
+        need(self.lr_min_rule in LR_MIN_RULES, "lr-min-rule", f"one of {', '.join(LR_MIN_RULES)}",
+             self.lr_min_rule)
+        if not (finite(self.lr_find_start) and finite(self.lr_find_end) and 0 < self.lr_find_start < self.lr_find_end):
+            raise UserError(f"--lr-find-start ({self.lr_find_start}) must be a positive number below "
                             f"--lr-find-end ({self.lr_find_end})")
-        if self.lr_find_iters < 10:
-            raise UserError(f"--lr-find-iters must be at least 10, got {self.lr_find_iters}")
+        need(isinstance(self.lr_find_iters, int) and self.lr_find_iters >= 10, "lr-find-iters",
+             "an integer >= 10", self.lr_find_iters)

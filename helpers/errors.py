@@ -7,3 +7,7 @@ class UserError(Exception):
     The command line prints ``error: <message>`` and exits with status 2; library
     callers can catch it like any other exception.
     """
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training; the message says what is saved and how to continue."""

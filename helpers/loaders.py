@@ -14,10 +14,9 @@ import torch
 from .augment import BatchedAugment, albumentations_train, normalize, reseed
 from .data import Split
 from .errors import UserError
+from .model import MEMORY_FORMAT
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-# Batches come in the model's memory format (channels_last everywhere: see run.build_model).
-MEMORY_FORMAT = torch.channels_last
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -36,22 +35,36 @@ class BatchedTrainLoader:
     def __init__(self, split: Split, batch_size: int, device: torch.device, seed: int = 0) -> None:
         check_batch_size(batch_size, len(split))
         self.augment = BatchedAugment(split.x, device)
-        self.labels = torch.as_tensor(split.y)
+        self.labels = torch.as_tensor(split.y).to(device)
         self.batch_size, self.seed, self.device = batch_size, seed, device
 
     def __len__(self) -> int:
         return len(self.labels) // self.batch_size  # drop the last partial batch: BN sees full batches
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
-        # Indices and parameters are drawn on the CPU (one generator, reproducible on any
-        # device); the augmentation moves one small tensor of offsets to the device per batch.
+    def plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """An epoch's image order and augmentation offsets, drawn on the CPU.
+
+        One generator seeded with (seed, epoch), drawn in the same order as a batch-by-batch
+        loop (the order, then each batch's parameters), so every device sees the same batches.
+        """
         g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-        order = torch.randperm(len(self.labels), generator=g)
+        order = torch.randperm(len(self.labels), generator=g)[: len(self) * self.batch_size]
+        chunks = order.split(self.batch_size)
+        offsets = torch.cat([self.augment.offsets(idx, self.augment.sample(len(idx), g)) for idx in chunks], 1)
+        return order, offsets
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        order, offsets = self.plan(epoch)
+        # One host-to-device copy an epoch (pinned, so it does not stall the GPU's queue);
+        # then each batch is slices of device tensors: no per-step transfer or sync.
+        pin = self.device.type == "cuda"
+        order = (order.pin_memory() if pin else order).to(self.device, non_blocking=True)
+        offsets = (offsets.pin_memory() if pin else offsets).to(self.device, non_blocking=True)
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = self.augment(idx, g)
+            sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            x = self.augment.gather(offsets[:, sl])
             yield (x.contiguous(memory_format=MEMORY_FORMAT),  # already so: a no-op
-                   self.labels.index_select(0, idx).to(self.device, non_blocking=True))
+                   self.labels.index_select(0, order[sl]))
 
 
 class _AlbumentationsDataset(torch.utils.data.Dataset):
@@ -63,6 +76,17 @@ class _AlbumentationsDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.transform(image=self.split.x[i])["image"], int(self.split.y[i])
+
+
+class _ReseedWorker:
+    """DataLoader ``worker_init_fn``: worker k reseeds its copy of the transform with seed + 1 + k.
+    A class, not a closure: spawn-based platforms (macOS, Windows) pickle it into each worker."""
+
+    def __init__(self, transform, seed: int) -> None:
+        self.transform, self.seed = transform, seed
+
+    def __call__(self, worker_id: int) -> None:
+        reseed(self.transform, self.seed + 1 + worker_id)
 
 
 class AlbumentationsTrainLoader:
@@ -81,13 +105,9 @@ class AlbumentationsTrainLoader:
         s = epoch_seed(self.seed, epoch)
         transform = self.dataset.transform
         reseed(transform, s)  # used as is when num_workers == 0
-
-        def init_worker(worker_id: int) -> None:
-            reseed(transform, s + 1 + worker_id)
-
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=self.batch_size, shuffle=True, drop_last=True,
-            num_workers=self.num_workers, worker_init_fn=init_worker,
+            num_workers=self.num_workers, worker_init_fn=_ReseedWorker(transform, s),
             generator=torch.Generator().manual_seed(s), pin_memory=self.device.type == "cuda",
             persistent_workers=False)
         for x, y in loader:

@@ -43,10 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import atomic_write_text
+from .config import LR_MAX_RULES, LR_MIN_RULES  # noqa: F401 (re-exported)
 from .errors import UserError
-
-LR_MAX_RULES = ("min10", "steepest", "valley")
-LR_MIN_RULES = ("smith", "max/8")
+from .train import make_optimizer
 
 
 class _StopRangeTest(Exception):
@@ -84,6 +84,27 @@ def suggest_min10(lrs: np.ndarray, losses: np.ndarray) -> float:
     return float(lrs[int(np.argmin(losses))] / 10)
 
 
+def suggest_first_min(lrs: np.ndarray, losses: np.ndarray, depth: float = 0.5, rise: float = 0.10) -> float:
+    """Smith's reading: the LR where the smoothed loss first stops falling.
+
+    The first running minimum that is at least ``depth`` as deep as the deepest point of the
+    curve and after which the loss climbs back by ``rise`` of its depth. Why not the lowest
+    point: the curve of this network has two valleys (a second one at LRs of 3-10, where
+    BatchNorm's scale invariance lets weights grow and the effective LR fall), and which one
+    is lower changes with the width and the seed; the first one does not move that way.
+    """
+    lrs, losses = _trim(lrs, losses)
+    start, lowest = losses[0], int(np.argmin(losses))
+    total = start - losses[lowest]
+    best, i_best = start, 0
+    for j, v in enumerate(losses):
+        if v < best:
+            best, i_best = v, j
+        elif total > 0 and start - best >= depth * total and v > best + rise * (start - best):
+            return float(lrs[i_best])
+    return float(lrs[lowest])
+
+
 def suggest_valley(lrs: np.ndarray, losses: np.ndarray) -> float:
     """fast.ai's ``valley`` (fastai/callback/schedule.py), on the smoothed curve."""
     n = len(losses)
@@ -112,7 +133,8 @@ def suggest_smith_min(lrs: np.ndarray, losses: np.ndarray, fraction: float = 0.1
 
 
 MAX_RULES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "min10": suggest_min10, "steepest": suggest_steepest, "valley": suggest_valley}
+    "first_min": suggest_first_min, "min10": suggest_min10, "steepest": suggest_steepest,
+    "valley": suggest_valley}
 
 
 @dataclass
@@ -127,17 +149,19 @@ class RangeTestResult:
     seconds: float = 0.0
     batch_size: int = 0
 
-    def save(self, out_dir: Path) -> tuple[Path, Path]:
-        from .plots import plot_lr_find
-
+    def save(self, out_dir: Path) -> Path:
+        """Write ``lr_find.json`` into ``out_dir`` (the figure is drawn by helpers.plots)."""
         out_dir.mkdir(parents=True, exist_ok=True)
         js = out_dir / "lr_find.json"
-        js.write_text(json.dumps(asdict(self), indent=2))
-        png = plot_lr_find(self, out_dir / "lr_find.png")
-        return js, png
+        atomic_write_text(json.dumps(asdict(self), indent=2), js)
+        return js
+
+    @classmethod
+    def load(cls, path: Path) -> "RangeTestResult":
+        return cls(**json.loads(Path(path).read_text()))
 
 
-def suggest(lrs: list[float], losses: list[float], lr_max_rule: str = "min10",
+def suggest(lrs: list[float], losses: list[float], lr_max_rule: str = "first_min",
             lr_min_rule: str = "smith") -> tuple[float, float, dict[str, float]]:
     """(lr_max, lr_min, every rule's value) from a recorded curve."""
     a, b = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
@@ -146,11 +170,14 @@ def suggest(lrs: list[float], losses: list[float], lr_max_rule: str = "min10",
     values = {name: fn(a, b) for name, fn in MAX_RULES.items()}
     values["smith_min"] = suggest_smith_min(a, b)
     lr_max = values[lr_max_rule]
-    lr_min = values["smith_min"] if lr_min_rule == "smith" else lr_max / 8
-    # LRMIN must sit below LRMAX for a one-cycle schedule to exist.
-    lr_min = min(lr_min, lr_max / 2)
-    values["lr_min"] = lr_min
+    lr_min = values["lr_min"] = lr_min_for(lr_max, values["smith_min"], lr_min_rule)
     return lr_max, lr_min, values
+
+
+def lr_min_for(lr_max: float, smith_min: float, rule: str = "smith") -> float:
+    """LRMIN by ``rule`` for a given LRMAX (the range test's, or one the user fixed)."""
+    lr_min = smith_min if rule == "smith" else lr_max / 8
+    return min(lr_min, lr_max / 2)  # LRMIN must sit below LRMAX for a one-cycle schedule to exist
 
 
 class _EpochIter:
@@ -180,11 +207,10 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     tlf.tqdm = functools.partial(tqdm, disable=not getattr(cfg, "progress", True), leave=False, mininterval=1.0)
     LRFinder, TrainDataLoaderIter = tlf.LRFinder, tlf.TrainDataLoaderIter
 
-    from .train import make_optimizer
-
     if optimizer is None:
         optimizer = make_optimizer(model, cfg.lr_find_start, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
+    was_training = model.training  # the test trains; the caller gets its model back in its own mode
     amp = {}
     if precision.dtype is not None:  # torch-lr-finder requires a scaler with its torch backend
         amp = {"amp_backend": "torch", "amp_config": {"device_type": device.type, "dtype": precision.dtype},
@@ -201,6 +227,7 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
         stopped = "non-finite loss"
     finally:
         finder.reset()
+        model.train(was_training)
         for g, lr in zip(optimizer.param_groups, saved_lrs):
             g["lr"] = lr
             g.pop("initial_lr", None)
@@ -215,25 +242,3 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
         f"LRMAX {lr_max:.4g} ({lr_max_rule}), LRMIN {lr_min:.4g} ({lr_min_rule})")
     return RangeTestResult([float(v) for v in lrs], [float(v) for v in losses], lr_max, lr_min, rule,
                            values, stopped, seconds, getattr(train_loader, "batch_size", 0))
-
-
-def find_lrs(cfg, data=None) -> RangeTestResult:
-    """The range test on ``data`` (loaded from ``cfg.data_dir`` if None), with a fresh seeded model."""
-    from .loaders import make_train_loader
-    from .run import build_model, load_data
-    from .train import Precision, choose_device
-
-    cfg.validate()
-    device = choose_device(cfg.device)
-    data = data if data is not None else load_data(cfg)
-    loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
-    model = build_model(cfg, device)
-    return range_test(model, loader, device, Precision.for_device(device, cfg.amp), cfg)
-
-
-def lr_find_command(cfg) -> RangeTestResult:
-    """``python -m helpers lr-find``: the test on the training data, PNG + JSON into ``cfg.out``."""
-    result = find_lrs(cfg)
-    js, png = result.save(Path(cfg.out))
-    print(f"wrote {js} and {png}")
-    return result

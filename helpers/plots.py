@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .schedule import triangular_lr  # noqa: E402
+from .train import per_class_accuracy  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -144,7 +145,7 @@ def plot_misclassified(images: np.ndarray, true: Sequence[int], pred: Sequence[i
 
 def plot_per_class(confusion: np.ndarray, classes: Sequence[str], path: Path) -> Path:
     """Per-class accuracy (bars) and the confusion matrix (counts)."""
-    acc = confusion.diagonal() / confusion.sum(1).clip(min=1)
+    acc = per_class_accuracy(confusion)
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.3]})
     a.barh(classes, 100 * acc, color="tab:blue")
     for i, v in enumerate(acc):

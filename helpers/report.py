@@ -1,23 +1,27 @@
-"""Render every figure of a finished run into its folder (``python -m helpers report RUN_DIR``)."""
+"""Every figure of a finished run, written into its folder, and its ``results.json``.
+
+The job (:mod:`helpers.run`) loads a finished run and calls :func:`render_report`;
+this module draws, it does not load.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
 from . import plots
 from .augment import albumentations_train, denormalize, reseed
+from .checkpoint import atomic_write_text
 from .config import CIFAR10_CLASSES, TrainConfig
 from .data import Cifar10
-from .errors import UserError
 from .gradcam import gradcam_maps
 from .loaders import EvalLoader
-from .model import ResNet9
-from .train import Precision, choose_device, predict
+from .lr_finder import RangeTestResult
+from .model import ResNet9, count_parameters
+from .train import Precision, choose_device, confusion_matrix, device_name, per_class_accuracy, predict
 
 
 def augmentation_samples(images: np.ndarray, repeats: int = 2, seed: int = 0) -> np.ndarray:
@@ -44,57 +48,26 @@ def worst_mistakes(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, n
     return order[np.lexsort((true[order], rank))][:n]
 
 
-def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int = 10) -> np.ndarray:
-    return np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
-
-
-def load_model(run_dir: Path, cfg: TrainConfig, device: torch.device) -> ResNet9:
-    path = run_dir / ckpt.CHECKPOINT
-    if not path.is_file():
-        raise UserError(f"no checkpoint in {run_dir}; run 'python -m helpers train' first")
-    from .run import build_model
-
-    model = build_model(cfg, device)
-    model.load_state_dict(ckpt.load(path)["model"])
-    return model
-
-
-def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | None = None,
-                  device: torch.device | None = None, data_dir: str | None = None, device_name: str = "auto",
+def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], model: torch.nn.Module,
+                  data: Cifar10, device: torch.device, test_loader: EvalLoader | None = None,
                   n_examples: int = 10, gradcam_layer: str = "layer3",
                   log: Callable[[str], None] = print) -> list[Path]:
-    run_dir = Path(run_dir)
-    for name in ("config.json", "history.json"):
-        if not (run_dir / name).is_file():
-            raise UserError(f"{run_dir} holds no {name}; is it a run folder written by 'helpers train'?")
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    history = json.loads((run_dir / "history.json").read_text())
-    if not history["epochs"]:
-        raise UserError(f"{run_dir} has no finished epoch yet; nothing to report")
-    device = device or choose_device(device_name)
-    if data is None:
-        from .run import load_data
+    """Draw every figure of a run into ``run_dir`` and write ``results.json``.
 
-        if data_dir:
-            cfg.data_dir = data_dir
-        data = load_data(cfg)
-    if model is None:
-        model = load_model(run_dir, cfg, device)
+    ``test_loader``: the run's normalized test set, when the caller holds one already.
+    """
+    run_dir = Path(run_dir)
     out = [plots.plot_schedule(history["lr"], history["steps_per_epoch"], run_dir / "schedule.png",
                                cfg.max_at_epoch, history.get("momentum")),
            plots.plot_curves(history, run_dir / "curves.png"),
            plots.plot_triangle(run_dir / "triangle.png")]
     if (run_dir / "lr_find.json").is_file():
-        from .lr_finder import RangeTestResult
-
-        out.append(plots.plot_lr_find(RangeTestResult(**json.loads((run_dir / "lr_find.json").read_text())),
-                                      run_dir / "lr_find.png"))
+        out.append(plots.plot_lr_find(RangeTestResult.load(run_dir / "lr_find.json"), run_dir / "lr_find.png"))
     sample = data.train.x[first_per_class(data.train.y, 8)]
     out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
                                        run_dir / "augmentation.png"))
-    precision = Precision.for_device(device, cfg.amp)
-    test = EvalLoader(data.test, device)
-    probs, labels = predict(model, test, precision)
+    test = test_loader or EvalLoader(data.test, device)
+    probs, labels = predict(model, test, Precision.for_device(device, cfg.amp))
     pred = probs.argmax(1).numpy()
     true = labels.numpy()
     conf = confusion_matrix(true, pred, len(CIFAR10_CLASSES))
@@ -109,12 +82,30 @@ def render_report(run_dir: Path, model: ResNet9 | None = None, data: Cifar10 | N
         cam_true = gradcam_maps(model, x, true[wrong], gradcam_layer)
         out.append(plots.plot_gradcam(images / 255.0, cam_pred, cam_true, true[wrong], pred[wrong],
                                       CIFAR10_CLASSES, run_dir / "gradcam.png", gradcam_layer))
-    results = {"final_test_acc": float((pred == true).mean()), "best_test_acc": max(e["test_acc"] for e in history["epochs"]),
+    acc = per_class_accuracy(conf)
+    results = {"final_test_acc": float((pred == true).mean()),
+               "best_test_acc": max(e["test_acc"] for e in history["epochs"]),
                "epochs": len(history["epochs"]), "train_seconds": history.get("total_seconds"),
-               "per_class_acc": {c: float(conf[i, i] / max(conf[i].sum(), 1)) for i, c in enumerate(CIFAR10_CLASSES)}}
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+               "per_class_acc": {c: float(acc[i]) for i, c in enumerate(CIFAR10_CLASSES)}}
+    atomic_write_text(json.dumps(results, indent=2), run_dir / "results.json")
     log(f"report: {len(out)} figures in {run_dir}")
     return out
+
+
+def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
+    """One paragraph naming what made a run's outputs, read from its ``config.json`` when the
+    folder holds one (a continued run keeps its first settings), else from ``cfg``."""
+    if run_dir is not None and (Path(run_dir) / "config.json").is_file():
+        cfg = TrainConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+    device = choose_device(cfg.device)
+    full = ResNet9(width=1.0)
+    n = count_parameters(ResNet9(width=cfg.width))
+    what = ("the assignment's network" if cfg.width == 1 else
+            f"a narrow proxy of the assignment's network (width 1, {count_parameters(full):,} parameters)")
+    return (f"**The outputs below come from this run:** ResNet-9 width {cfg.width:g} ({n:,} parameters), {what}; "
+            f"{device_name(device)}, {Precision.for_device(device, cfg.amp).name}; {cfg.epochs} epochs, LR peak at "
+            f"epoch {cfg.max_at_epoch:g}, batch {cfg.batch_size}; LRMIN {cfg.lr_min}, LRMAX {cfg.lr_max} "
+            f"('auto' = LR range test); seed {cfg.seed}; data {cfg.data_dir}; run folder {cfg.out}.")
 
 
 def results_table(run_dir: Path) -> str:

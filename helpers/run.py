@@ -12,39 +12,35 @@ Run folder contents:
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import plots
 from .config import TrainConfig
-from .data import Cifar10, load_cifar10
-from .errors import UserError
-from .loaders import MEMORY_FORMAT, EvalLoader, check_batch_size, make_train_loader
-from .model import ResNet9, count_parameters, summary_text
-from .schedule import one_cycle
-from .train import Diverged, Precision, choose_device, evaluate, make_optimizer, train_epoch
+from .data import Cifar10, load_data
+from .errors import Interrupted, UserError
+from .loaders import EvalLoader, check_batch_size, make_train_loader
+from .lr_finder import RangeTestResult, lr_min_for, range_test
+from .model import ResNet9, build_model, count_parameters, summary_text
+from .report import render_report
+from .schedule import check_schedule, one_cycle
+from .train import (Diverged, Precision, choose_device, configure_backend, device_name, evaluate, make_optimizer,
+                    synchronize, train_epoch)
 
 Log = Callable[[str], None]
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def prepare_run_dir(out: str) -> Path:
-    """Create a fresh run folder; never reuse one that holds files."""
+def prepare_run_dir(out: str, resumable: bool = True) -> Path:
+    """Create a fresh output folder; never reuse one that holds files."""
     run_dir = Path(out or Path("runs") / datetime.now().strftime("resnet9-%Y%m%d-%H%M%S"))
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise UserError(f"run folder {run_dir} already exists and is not empty; choose another --out, "
-                        f"or continue it with --resume {run_dir}")
+        hint = f", or continue it with --resume {run_dir}" if resumable else ""
+        raise UserError(f"output folder {run_dir} already exists and is not empty; choose another --out{hint}")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -55,19 +51,31 @@ def prepare_run_dir(out: str) -> Path:
     return run_dir
 
 
-def load_data(cfg: TrainConfig) -> Cifar10:
-    data = load_cifar10(cfg.data_dir, download=cfg.download)
-    data.train = data.train.subset(cfg.limit_train, cfg.seed)
-    data.test = data.test.subset(cfg.limit_test, cfg.seed)
-    return data
+def open_run_dir(cfg: TrainConfig, log: Log = print) -> tuple[Path, bool]:
+    """The notebook's run folder: (folder, True) where ``cfg.out`` holds a checkpoint to
+    continue (after a Colab disconnect), else (a new empty folder, False)."""
+    run_dir = Path(cfg.out)
+    if (run_dir / ckpt.CHECKPOINT).is_file():
+        epoch = ckpt.load(run_dir / ckpt.CHECKPOINT)["epoch"]
+        log(f"{run_dir} holds a checkpoint after epoch {epoch}: the training cell continues that run "
+            "(with the settings in its config.json)")
+        return run_dir, True
+    run_dir = prepare_run_dir(cfg.out)
+    log(f"run folder: {run_dir}. After a disconnect, run all cells again with the same OUT to continue "
+        f"from the last finished epoch (or: python -m helpers train --resume {run_dir})")
+    return run_dir, False
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> ResNet9:
-    seed_everything(cfg.seed)
-    model = ResNet9(width=cfg.width, logit_scale=cfg.logit_scale).to(device)
-    # channels_last (loaders.MEMORY_FORMAT): tensor cores want it on CUDA; on a 2-core CPU a
-    # quick check of a width-1/8 training step also favoured it (oneDNN's NHWC kernels).
-    return model.to(memory_format=MEMORY_FORMAT)
+def drive_folder(out: str, mount_point: str = "/content/drive") -> str:
+    """``out`` on Google Drive (mounted on first use), so a Colab disconnect loses nothing."""
+    import sys
+
+    if "google.colab" not in sys.modules:
+        raise UserError("DRIVE = True needs Google Colab (it mounts Google Drive); set DRIVE = False here")
+    from google.colab import drive  # type: ignore[import-not-found]
+
+    drive.mount(mount_point)
+    return str(Path(mount_point) / "MyDrive" / out)
 
 
 def write_json(obj: Any, path: Path) -> None:
@@ -83,15 +91,13 @@ def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_di
     """
     if cfg.lr_min != "auto" and cfg.lr_max != "auto":
         return
-    from .lr_finder import range_test
-
     if result is None:
         result = range_test(model, train_loader, device, precision, cfg, log=log)
-    result.save(run_dir)
+    save_range_test(result, run_dir)
     if cfg.lr_max == "auto":
         cfg.lr_max = result.lr_max
-    if cfg.lr_min == "auto":
-        cfg.lr_min = min(result.lr_min, cfg.lr_max / 2)
+    if cfg.lr_min == "auto":  # read off the curve for the LRMAX in force, the user's if fixed
+        cfg.lr_min = lr_min_for(cfg.lr_max, result.suggestions["smith_min"], cfg.lr_min_rule)
     cfg.resolved["lr_find"] = {"lr_max": result.lr_max, "lr_min": result.lr_min,
                                "rule": result.rule, "seconds": round(result.seconds, 1)}
     if cfg.lr_min >= cfg.lr_max:
@@ -121,15 +127,30 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
         cfg.validate()
         state = None
     device = choose_device(cfg.device)
+    configure_backend(device)
     if data is None:
         data = load_data(cfg)
     check_batch_size(cfg.batch_size, len(data.train))  # before anything is written
+    check_schedule(cfg.epochs, len(data.train) // cfg.batch_size, cfg.max_at_epoch)
     if not resume:
         run_dir = Path(run_dir) if run_dir is not None else prepare_run_dir(cfg.out)
         cfg.out = str(run_dir)
+    try:
+        return _train_in(run_dir, cfg, state, data, device, log, lr_find, started)
+    except KeyboardInterrupt:
+        saved = ckpt.saved_epoch(run_dir / ckpt.CHECKPOINT)
+        raise Interrupted(f"interrupted; epoch {saved} is saved: continue with --resume {run_dir}" if saved else
+                          f"interrupted before the first epoch finished, so there is nothing to resume in "
+                          f"{run_dir}; start again (with another --out, or after deleting that folder)") from None
+
+
+def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, data: Cifar10,
+              device: torch.device, log: Log, lr_find: RangeTestResult | None, started: float) -> dict[str, Any]:
+    """The job inside its run folder: range test, epochs, checkpoints, report."""
     precision = Precision.for_device(device, cfg.amp)
-    cfg.resolved.update(device=str(device), amp_dtype=str(precision.dtype), data_source=data.source,
-                        train_images=len(data.train), test_images=len(data.test), torch=torch.__version__)
+    cfg.resolved.update(device=str(device), device_name=device_name(device), precision=precision.name,
+                        data_source=data.source, train_images=len(data.train), test_images=len(data.test),
+                        torch=torch.__version__)
     train_loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed,
                                      cfg.num_workers)
     test_loader = EvalLoader(data.test, device)
@@ -146,7 +167,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        precision.scaler.load_state_dict(state["scaler"])
+        precision.load_scaler_state(state["scaler"])
         ckpt.set_rng_states(state["rng"])
         history, start_epoch = state["history"], state["epoch"]
         log(f"resuming {run_dir} after epoch {start_epoch}")
@@ -165,8 +186,10 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
             kept = (f"the last good checkpoint (epoch {epoch}) stays in {run_dir}" if epoch
                     else "no epoch had finished, so no checkpoint was written")
             raise Diverged(f"{e}; {kept}") from None
+        synchronize(device)  # the clock measures the GPU's work, not how fast it was queued
         train_seconds = time.perf_counter() - t0
-        test_loss, test_acc = evaluate(step_fn, test_loader, precision)
+        # the eager module (same weights): a compiled one would recompile for the last, partial test batch
+        test_loss, test_acc = evaluate(model, test_loader, precision)
         history["lr"] += stats.lrs
         history["momentum"] += stats.momenta
         row = {"epoch": epoch + 1, "train_loss": stats.loss, "train_acc": stats.acc, "test_loss": test_loss,
@@ -186,9 +209,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     history["wall_seconds"] = round(time.perf_counter() - started, 1)
     write_json(history, run_dir / "history.json")
     if cfg.report:
-        from .report import render_report
-
-        render_report(run_dir, model=model, data=data, device=device, log=log)
+        render_report(run_dir, cfg, history, model, data, device, test_loader, log=log)
     return history
 
 
@@ -201,3 +222,76 @@ def _progress_factory(cfg: TrainConfig, total: int):
         return lambda it: tqdm(it, total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                                mininterval=1.0)
     return factory
+
+
+def save_range_test(result: RangeTestResult, out_dir: Path) -> tuple[Path, Path]:
+    """``lr_find.json`` and ``lr_find.png`` into ``out_dir``."""
+    return result.save(Path(out_dir)), plots.plot_lr_find(result, Path(out_dir) / "lr_find.png")
+
+
+def find_lrs_into(cfg: TrainConfig, data: Cifar10, run_dir: Path, log: Log = print) -> RangeTestResult:
+    """The notebook's range test: the one saved in ``run_dir`` by an earlier session of the
+    same run, else a new one, saved there."""
+    saved = Path(run_dir) / "lr_find.json"
+    if saved.is_file():
+        log(f"the range test saved in {saved} (not run again)")
+        return RangeTestResult.load(saved)
+    result = find_lrs(cfg, data, log=log)
+    save_range_test(result, run_dir)
+    return result
+
+
+def find_lrs(cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) -> RangeTestResult:
+    """The range test on ``data`` (loaded from ``cfg.data_dir`` if None), with a fresh seeded model."""
+    cfg.validate()
+    device = choose_device(cfg.device)
+    data = data if data is not None else load_data(cfg)
+    loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
+    model = build_model(cfg, device)
+    return range_test(model, loader, device, Precision.for_device(device, cfg.amp), cfg, log=log)
+
+
+def lr_find_command(cfg: TrainConfig, log: Log = print) -> RangeTestResult:
+    """``python -m helpers lr-find``: the test on the training data, JSON + PNG into a new ``cfg.out``."""
+    cfg.validate()
+    data = load_data(cfg)
+    check_batch_size(cfg.batch_size, len(data.train))
+    out = prepare_run_dir(cfg.out, resumable=False)  # refuses a folder with files, checks it can write
+    result = find_lrs(cfg, data, log=log)
+    js, png = save_range_test(result, out)
+    log(f"wrote {js} and {png}")
+    return result
+
+
+def load_finished_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """A run folder's settings and history; one clear line when it is not a run folder."""
+    run_dir = Path(run_dir)
+    for name in ("config.json", "history.json"):
+        if not (run_dir / name).is_file():
+            raise UserError(f"{run_dir} holds no {name}; is it a run folder written by 'helpers train'?")
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    history = json.loads((run_dir / "history.json").read_text())
+    if not history["epochs"]:
+        raise UserError(f"{run_dir} has no finished epoch yet; nothing to report")
+    return cfg, history
+
+
+def load_model(run_dir: Path, cfg: TrainConfig, device: torch.device) -> ResNet9:
+    path = Path(run_dir) / ckpt.CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"no checkpoint in {run_dir}; run 'python -m helpers train' first")
+    model = build_model(cfg, device)
+    model.load_state_dict(ckpt.load(path)["model"])
+    return model
+
+
+def report_run(run_dir: Path, data_dir: str | None = None, device_name: str = "auto",
+               gradcam_layer: str = "layer3", log: Log = print) -> list[Path]:
+    """``python -m helpers report RUN_DIR``: every figure of a finished run, from its files."""
+    cfg, history = load_finished_run(run_dir)
+    device = choose_device(device_name)
+    if data_dir:
+        cfg.data_dir = data_dir
+    data = load_data(cfg)
+    model = load_model(run_dir, cfg, device)
+    return render_report(Path(run_dir), cfg, history, model, data, device, gradcam_layer=gradcam_layer, log=log)

@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import OneCycleLR
 
+from .errors import UserError
+
 
 def triangular_lr(iterations: np.ndarray | int, step_size: int, base_lr: float, max_lr: float) -> np.ndarray:
     """Smith's triangular policy ("Cyclical Learning Rates", 2017, eq. 1-3).
@@ -17,6 +19,16 @@ def triangular_lr(iterations: np.ndarray | int, step_size: int, base_lr: float, 
     cycle = np.floor(1 + it / (2 * step_size))
     x = np.abs(it / step_size - 2 * cycle + 1)
     return base_lr + (max_lr - base_lr) * np.maximum(0.0, 1 - x)
+
+
+def check_schedule(epochs: int, steps_per_epoch: int, max_at_epoch: float) -> None:
+    """Refuse a one-cycle schedule whose rise or fall would have no step (OneCycleLR divides by them)."""
+    total, peak = epochs * steps_per_epoch, round(max_at_epoch * steps_per_epoch) - 1
+    if peak < 1 or total - 1 - peak < 1:
+        raise UserError(f"the schedule needs at least one step to rise and one to fall, but {epochs} epochs of "
+                        f"{steps_per_epoch} steps with the peak at epoch {max_at_epoch:g} leave "
+                        f"{max(peak, 0)} and {max(total - 1 - peak, 0)}; use more data, a smaller --batch-size "
+                        "or more --epochs")
 
 
 def one_cycle(optimizer: torch.optim.Optimizer, lr_min: float, lr_max: float, epochs: int,

@@ -6,11 +6,12 @@ for float16 on CUDA). The same code runs on the CPU in the tests.
 """
 from __future__ import annotations
 
-import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,9 +38,20 @@ def choose_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def cuda_amp_dtype() -> torch.dtype:
+    """bf16 where the GPU computes it in hardware (compute capability >= 8: A100, L4, H100), else fp16.
+
+    ``torch.cuda.is_bf16_supported()`` defaults to ``including_emulation=True`` and answers
+    yes on a T4 (7.5), where cuDNN has no bf16 convolutions: every conv would fall back to a
+    slow path, and torch.compile refuses bf16 there. Without emulation it checks the major
+    capability (>= 8) only.
+    """
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
 @dataclass
 class Precision:
-    """Mixed precision settings: bf16 where the GPU supports it, else fp16 with a loss scaler."""
+    """Mixed precision settings: bf16 where the GPU has it, else fp16 with a loss scaler."""
 
     device_type: str
     dtype: torch.dtype | None = None
@@ -51,11 +63,46 @@ class Precision:
     @classmethod
     def for_device(cls, device: torch.device, amp: bool = True) -> "Precision":
         if amp and device.type == "cuda":
-            return cls("cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+            return cls("cuda", cuda_amp_dtype())
         return cls(device.type, None)
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 + GradScaler"}[self.dtype]
 
     def autocast(self):
         return torch.autocast(device_type=self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def load_scaler_state(self, state: dict) -> None:
+        """Restore a checkpoint's loss scale where there is one to restore.
+
+        A checkpoint written without a scaler (CPU, bf16) holds an empty state, which an
+        enabled fp16 scaler refuses to load; it then starts from its initial scale and
+        adapts within a few steps. A disabled scaler ignores any state.
+        """
+        if self.scaler.is_enabled() and state:
+            self.scaler.load_state_dict(state)
+
+
+def device_name(device: torch.device) -> str:
+    """What ran a run, for its records and figure labels: the GPU's name, or the CPU's core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"CPU ({os.cpu_count()} cores)"
+    return device.type
+
+
+def configure_backend(device: torch.device) -> None:
+    """cuDNN picks the fastest convolution algorithms for our fixed shapes (CUDA only)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a clock read afterwards measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class Diverged(UserError):
@@ -76,15 +123,25 @@ class EpochStats:
     momenta: list[float]
 
 
+# Steps between two host reads of the divergence flag (and the progress bar's loss). Each
+# read waits for the GPU; reading on every step would stall its queue 97 times an epoch.
+CHECK_EVERY = 20
+
+
 def train_epoch(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                 optimizer: torch.optim.Optimizer, scheduler, precision: Precision, epoch: int,
                 progress: Callable | None = None) -> EpochStats:
-    """One pass over ``batches``; stops with :class:`Diverged` on a non-finite loss."""
+    """One pass over ``batches``; stops with :class:`Diverged` on a non-finite loss.
+
+    Loss and accuracy add up on the device. The first non-finite loss's step and value are
+    recorded there too, and read every ``CHECK_EVERY`` steps and at the end: the message
+    names the exact step and LR, a few steps later than a per-step check would stop.
+    """
     model.train()
-    total_loss = torch.zeros((), dtype=torch.float64)
-    correct, seen = torch.zeros((), dtype=torch.long), 0
-    lrs, momenta = [], []
+    lrs, momenta, seen = [], [], 0
+    total_loss = correct = bad_step = bad_loss = None
     bar = progress(batches) if progress else batches
+    step = 0
     for step, (x, y) in enumerate(bar, 1):
         group = optimizer.param_groups[0]
         lrs.append(group["lr"])
@@ -92,23 +149,39 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Te
         with precision.autocast():
             out = model(x)
             loss = F.cross_entropy(out.float(), y)  # softmax lives here (log-softmax + NLL)
-        loss_value = loss.item()  # one sync per step: the divergence check needs it anyway
-        if not math.isfinite(loss_value):
-            raise Diverged(f"training diverged at epoch {epoch}, step {step}: loss is {loss_value} at "
-                           f"lr {group['lr']:.4g}; lower --lr-max (or use --lr-max auto) and start again")
         optimizer.zero_grad(set_to_none=True)
         precision.scaler.scale(loss).backward()
         precision.scaler.step(optimizer)
         precision.scaler.update()
         if scheduler is not None:
             step_within(scheduler)
-        n = len(y)
-        total_loss += loss_value * n
-        correct += (out.argmax(1) == y).sum().cpu()
-        seen += n
-        if progress and hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lrs[-1]:.3g}", refresh=False)
-    return EpochStats(float(total_loss) / max(seen, 1), int(correct) / max(seen, 1), lrs, momenta)
+        loss = loss.detach()
+        if total_loss is None:  # float32: MPS has no float64
+            total_loss = torch.zeros((), device=loss.device)
+            correct = torch.zeros((), dtype=torch.long, device=loss.device)
+            bad_step = torch.zeros((), dtype=torch.long, device=loss.device)
+            bad_loss = torch.zeros((), device=loss.device)
+        total_loss += loss * len(y)
+        correct += (out.argmax(1) == y).sum()
+        seen += len(y)
+        first_bad = (bad_step == 0) & ~torch.isfinite(loss)
+        bad_step = torch.where(first_bad, step, bad_step)
+        bad_loss = torch.where(first_bad, loss, bad_loss)
+        if step % CHECK_EVERY == 0:
+            _raise_if_diverged(bad_step, bad_loss, lrs, epoch)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lrs[-1]:.3g}", refresh=False)
+    if step:
+        _raise_if_diverged(bad_step, bad_loss, lrs, epoch)
+    return EpochStats(float(total_loss) / max(seen, 1) if seen else 0.0,
+                      int(correct) / max(seen, 1) if seen else 0.0, lrs, momenta)
+
+
+def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, lrs: list[float], epoch: int) -> None:
+    step = int(bad_step)  # the one host sync
+    if step:
+        raise Diverged(f"training diverged at epoch {epoch}, step {step}: loss is {float(bad_loss)} at "
+                       f"lr {lrs[step - 1]:.4g}; lower --lr-max (or use --lr-max auto) and start again")
 
 
 @torch.no_grad()
@@ -142,6 +215,16 @@ def predict(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor
         labels.append(y.cpu())
     model.train(was_training)
     return torch.cat(probs), torch.cat(labels)
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int = 10) -> np.ndarray:
+    """Counts: row = true class, column = predicted class."""
+    return np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """The fraction of each true class predicted right (0 for a class with no images)."""
+    return confusion.diagonal() / confusion.sum(1).clip(min=1)
 
 
 class Timer:

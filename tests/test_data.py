@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -85,3 +87,81 @@ def test_offline_download_gives_one_clear_line(tmp_path, monkeypatch):
         load_cifar10(tmp_path / "dl", download=True)
     msg = str(e.value)
     assert "could not download" in msg and "--data-dir" in msg and "\n" not in msg
+
+
+def _copy_tree(class_tree, tmp_path):
+    """A private copy of the images, without any cache an earlier test left."""
+    import shutil
+
+    import helpers.data as data
+
+    return Path(shutil.copytree(class_tree, tmp_path / "tree", ignore=shutil.ignore_patterns(data.CACHE_DIR)))
+
+
+def test_cache_is_written_then_used(class_tree, tmp_path, monkeypatch):
+    import helpers.data as data
+
+    root = _copy_tree(class_tree, tmp_path)
+    first = load_cifar10(root, download=False)
+    assert (root / data.CACHE_DIR / "train.npz").is_file() and (root / data.CACHE_DIR / "test.npz").is_file()
+
+    def no_decoding(path):
+        raise AssertionError("decoded an image although the cache matches")
+    monkeypatch.setattr(data, "_read_image", no_decoding)
+    lines = []
+    again = load_cifar10(root, download=False, log=lines.append)
+    assert lines == []
+    assert np.array_equal(first.train.x, again.train.x) and np.array_equal(first.test.y, again.test.y)
+
+
+def test_stale_cache_is_rebuilt_with_a_note(class_tree, tmp_path):
+    root = _copy_tree(class_tree, tmp_path)
+    load_cifar10(root, download=False)
+    x, _ = synthetic_images(1, seed=9)
+    Image.fromarray(x[0]).save(root / "train" / "cat" / "new.png")  # the folder changes
+    lines = []
+    data = load_cifar10(root, download=False, log=lines.append)
+    assert len(data.train) == 201 and any(np.array_equal(img, x[0]) for img in data.train.x)
+    assert len(lines) == 1 and "stale" in lines[0]
+
+
+@pytest.mark.parametrize("damage", ["flip_a_byte", "truncate"])
+def test_corrupt_cache_is_never_used(class_tree, tmp_path, damage):
+    import helpers.data as data
+
+    root = _copy_tree(class_tree, tmp_path)
+    truth = load_cifar10(root, download=False).train
+    cache = root / data.CACHE_DIR / "train.npz"
+    raw = bytearray(cache.read_bytes())
+    if damage == "flip_a_byte":  # inside the image array, where only the checksum can tell
+        with np.load(cache) as z:
+            start = raw.find(z["x"].tobytes()[:64])
+        raw[start + 1000] ^= 0xFF
+    else:
+        raw = raw[: len(raw) // 2]
+    cache.write_bytes(bytes(raw))
+    lines = []
+    got = load_cifar10(root, download=False, log=lines.append).train
+    assert np.array_equal(got.x, truth.x) and np.array_equal(got.y, truth.y)
+    assert len(lines) == 1 and ("corrupt" in lines[0] or "unreadable" in lines[0])
+    lines.clear()
+    load_cifar10(root, download=False, log=lines.append)  # rebuilt: quiet again
+    assert lines == []
+
+
+def test_read_only_folder_loads_without_cache(class_tree, tmp_path, monkeypatch):
+    import helpers.data as data
+
+    root = _copy_tree(class_tree, tmp_path)
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *a, **k):
+        if self.name == data.CACHE_DIR:
+            raise PermissionError(13, "Permission denied")
+        return real_mkdir(self, *a, **k)
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    lines = []
+    loaded = load_cifar10(root, download=False, log=lines.append)
+    assert len(loaded.train) == 200 and len(loaded.test) == 100
+    assert len(lines) == 2 and all("cannot write" in s and "Permission denied" in s for s in lines)
+    assert not (root / data.CACHE_DIR).exists()

@@ -8,7 +8,7 @@ from helpers.cli import main
 from helpers.config import TrainConfig
 from helpers.data import Split
 from helpers.loaders import BatchedTrainLoader
-from helpers.lr_finder import (range_test, suggest, suggest_min10, suggest_smith_min, suggest_steepest,
+from helpers.lr_finder import (range_test, suggest, suggest_first_min, suggest_min10, suggest_smith_min, suggest_steepest,
                                suggest_valley)
 from helpers.model import ResNet9
 from helpers.train import Precision, make_optimizer
@@ -52,7 +52,7 @@ def test_suggestions_inside_range_and_consistent_with_curve(split):
     i_min = int(np.argmin(losses[5:])) + 5
     assert r.suggestions["min10"] == pytest.approx(lrs[i_min] / 10)
     assert r.lr_min < r.lr_max
-    assert r.lr_max == r.suggestions["min10"] and r.rule.startswith("lr_max=min10")
+    assert r.lr_max == r.suggestions["first_min"] and r.rule.startswith("lr_max=first_min")
 
 
 def test_rules_on_a_known_curve():
@@ -64,8 +64,9 @@ def test_rules_on_a_known_curve():
     assert 1e-3 < suggest_smith_min(lrs, losses) < 1e-1
     assert 1e-2 < suggest_steepest(lrs, losses) <= 1.0
     assert 1e-3 < suggest_valley(lrs, losses) < 1.0
+    assert suggest_first_min(lrs, losses) == pytest.approx(1.0, rel=0.05)
     lr_max, lr_min, values = suggest(lrs, losses)
-    assert lr_max == values["min10"] and lr_min == values["smith_min"] < lr_max
+    assert lr_max == values["first_min"] and lr_min == values["smith_min"] < lr_max
 
 
 def test_stops_early_on_divergence(split):
@@ -93,7 +94,7 @@ def test_train_with_auto_records_the_range_test(class_tree, tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     found = cfg["resolved"]["lr_find"]
     assert cfg["lr_max"] == found["lr_max"] and cfg["lr_min"] == found["lr_min"] < cfg["lr_max"]
-    assert "min10" in found["rule"] and (out / "lr_find.png").exists()
+    assert "first_min" in found["rule"] and (out / "lr_find.png").exists()
 
 
 def test_mixed_precision_path_runs(split):
@@ -103,3 +104,16 @@ def test_mixed_precision_path_runs(split):
     r = range_test(model, loader, CPU, Precision("cpu", torch.bfloat16), cfg, log=lambda s: None)
     assert len(r.lrs) == 12 and all(np.isfinite(r.losses))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_first_min_takes_the_first_valley_not_the_deepest():
+    """Two valleys (as this network's curve has at full width): the first one is read, unless
+    it is shallow; a bump that is not a valley does not stop the search."""
+    lrs = np.logspace(-4, 2, 121)
+    x = np.log10(lrs)
+    first = 2.3 - 0.5 * np.exp(-((x + 0.5) / 0.5) ** 2)   # a valley near 0.3
+    second = -0.55 * np.exp(-((x - 0.9) / 0.3) ** 2)       # a deeper one near 8
+    assert suggest_first_min(lrs, first + second) == pytest.approx(0.3, rel=0.15)
+    assert suggest_min10(lrs, first + second) == pytest.approx(0.8, rel=0.2)  # min/10 reads the deeper one
+    shallow = 2.3 - 0.1 * np.exp(-((x + 0.5) / 0.5) ** 2) - 0.5 * np.exp(-((x - 0.9) / 0.3) ** 2)
+    assert suggest_first_min(lrs, shallow) == pytest.approx(8, rel=0.2)

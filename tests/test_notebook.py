@@ -1,44 +1,110 @@
-"""The notebook runs top to bottom, headless, in a quick configuration on small data."""
+"""The notebook: its saved source holds the assignment's settings, and it runs headless."""
+import json
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "superconvergence_resnet9.ipynb"
+from helpers.cli import main
+from helpers.config import TrainConfig
+from helpers.errors import UserError
+from helpers.notebook import NOTEBOOK, inject, parameters_cell, strip_injected
 
 
-def with_parameters(nb, **params):
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += "\n# injected by the test\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
+def execute(nb):
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()  # raises on a failing cell
     return nb
 
 
+def test_saved_parameters_are_the_assignments():
+    """Run all cells as saved and you train the assignment's network, not a proxy."""
+    scope = {}
+    exec(parameters_cell(nbformat.read(NOTEBOOK, as_version=4)).source, scope)
+    d = TrainConfig()
+    assert (scope["WIDTH"], scope["EPOCHS"], scope["MAX_AT_EPOCH"], scope["BATCH_SIZE"]) == (1.0, 24, 5, 512)
+    assert (scope["WIDTH"], scope["EPOCHS"], scope["MAX_AT_EPOCH"], scope["BATCH_SIZE"]) == (
+        d.width, d.epochs, d.max_at_epoch, d.batch_size)
+    assert scope["LR_MIN"] == scope["LR_MAX"] == d.lr_min == d.lr_max == "auto"
+    assert (scope["LIMIT_TRAIN"], scope["LIMIT_TEST"], scope["QUICK"], scope["SEED"]) == (0, 0, False, d.seed)
+    assert scope["LR_FIND_ITERS"] == d.lr_find_iters and scope["AUGMENT"] == d.augment
+
+
+def test_injected_parameters_are_never_saved(tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    before = [c.source for c in nb.cells]
+    inject(nb, {"WIDTH": 0.125, "OUT": "runs/x"})
+    assert len(nb.cells) == len(before) + 1
+    assert [c.source for c in strip_injected(nb).cells] == before
+    with pytest.raises(UserError, match="not a notebook parameter: WIDHT"):
+        inject(nb, {"WIDHT": 0.125})
+
+
 def test_notebook_runs_headless(class_tree, tmp_path):
-    nb = with_parameters(nbformat.read(NOTEBOOK, as_version=4), DATA_DIR=str(class_tree), OUT=str(tmp_path / "nb"),
-                         EPOCHS=2, MAX_AT_EPOCH=1, BATCH_SIZE=32, WIDTH=0.0625, LR_FIND_ITERS=20, DEVICE="cpu")
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()  # raises on any failing cell
+    out = tmp_path / "nb.ipynb"
+    assert main(["notebook", "--output", str(out), "--set", f"DATA_DIR={str(class_tree)!r}",
+                 "--set", f"OUT={str(tmp_path / 'nb')!r}", "--set", "EPOCHS=2", "--set", "MAX_AT_EPOCH=1",
+                 "--set", "BATCH_SIZE=32", "--set", "WIDTH=0.0625", "--set", "LR_FIND_ITERS=20",
+                 "--set", "DEVICE='cpu'"]) == 0
+    nb = nbformat.read(out, as_version=4)
+    saved = nbformat.read(NOTEBOOK, as_version=4)
+    assert [c.source for c in nb.cells] == [c.source for c in saved.cells]  # the overrides are not saved
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 8  # augmentation, triangle, LR test, schedule, curves, misclassified, per-class, GradCAM
     assert "final test accuracy" in nb.cells[-1].outputs[0]["data"]["text/markdown"]
+    banner = next(o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
+    assert "width 0.0625" in banner and "a narrow proxy" in banner and "2 epochs" in banner
     for name in ("augmentation", "triangle", "lr_find", "schedule", "curves", "misclassified", "per_class",
                  "gradcam"):
         assert (tmp_path / "nb" / f"{name}.png").stat().st_size > 1000
 
 
+def test_notebook_continues_a_run_folder_with_a_checkpoint(class_tree, tmp_path, monkeypatch):
+    """After a Colab disconnect: run all cells again with the same OUT, and training continues."""
+    import helpers.run as run
+
+    real = run.train_epoch
+
+    def disconnect_in_epoch_2(model, batches, optimizer, scheduler, precision, epoch, progress=None):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
+    folder = tmp_path / "drive-run"
+    with monkeypatch.context() as m:
+        m.setattr(run, "train_epoch", disconnect_in_epoch_2)
+        assert main(["train", "--data-dir", str(class_tree), "--out", str(folder), "--epochs", "2",
+                     "--max-at-epoch", "1", "--width", "0.0625", "--batch-size", "32", "--lr-find-iters", "20",
+                     "--no-progress", "--device", "cpu"]) == 130
+    lr_find = (folder / "lr_find.json").read_text()
+    nb = execute(inject(nbformat.read(NOTEBOOK, as_version=4),
+                        {"DATA_DIR": str(class_tree), "OUT": str(folder), "BATCH_SIZE": 32, "DEVICE": "cpu"}))
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert f"{folder} holds a checkpoint after epoch 1" in text and f"resuming {folder} after epoch 1" in text
+    history = json.loads((folder / "history.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2]
+    assert (folder / "lr_find.json").read_text() == lr_find  # the range test is read, not run again
+    assert (folder / "gradcam.png").is_file()
+
+
 def test_quick_mode_runs_headless(class_tree, tmp_path):
-    nb = with_parameters(nbformat.read(NOTEBOOK, as_version=4), DATA_DIR=str(class_tree), OUT=str(tmp_path / "q"),
-                         QUICK=True, BATCH_SIZE=32, DEVICE="cpu", AUGMENT="albumentations")
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    import json
+    execute(inject(nbformat.read(NOTEBOOK, as_version=4),
+                   {"DATA_DIR": str(class_tree), "OUT": str(tmp_path / "q"), "QUICK": True, "BATCH_SIZE": 32,
+                    "DEVICE": "cpu", "AUGMENT": "albumentations"}))
     cfg = json.loads((tmp_path / "q" / "config.json").read_text())
     assert cfg["epochs"] == 2 and cfg["width"] == 0.0625 and cfg["augment"] == "albumentations"
 
 
+def test_drive_outside_colab_is_one_clear_error():
+    from helpers.run import drive_folder
+
+    with pytest.raises(UserError, match="DRIVE = True needs Google Colab"):
+        drive_folder("runs/x")
+
+
 def test_committed_notebook_holds_no_machine_path():
-    text = NOTEBOOK.read_text()
+    text = Path(NOTEBOOK).read_text()
     for needle in ("/work/", "/root/", "/home/", "/tmp/", "C:\\\\Users"):
         assert needle not in text, needle

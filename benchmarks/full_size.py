@@ -1,0 +1,111 @@
+"""Full-size evidence on a GPU: the whole job (range test, 24 epochs, batch 512) for N seeds.
+
+    python benchmarks/full_size.py --data-dir DIR --seeds 0 1 2 --out /tmp/full_size
+
+Writes ``full_size.json`` and ``full_size.md`` into --out (per seed: final and best test
+accuracy, LRMIN/LRMAX found, seconds per epoch, images/s, peak GPU memory; the device,
+torch version, precision, and mean and standard deviation over the seeds), next to each
+seed's run folder (config.json, history.json, lr_find.json; checkpoints too, not to commit).
+Without a CUDA GPU it stops with one line, unless --proxy-width W asks for a narrow proxy
+on whatever device there is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from helpers.config import TrainConfig  # noqa: E402
+from helpers.data import load_data  # noqa: E402
+from helpers.errors import UserError  # noqa: E402
+from helpers.run import train_run  # noqa: E402
+from helpers.stats import summarize  # noqa: E402
+
+
+def seed_row(run_dir: Path, history: dict) -> dict:
+    cfg = json.loads((run_dir / "config.json").read_text())
+    epochs = history["epochs"]
+    per_epoch = statistics.median(e["train_seconds"] for e in epochs)
+    return {"seed": cfg["seed"], "final_test_acc": history["final_test_acc"],
+            "best_test_acc": max(e["test_acc"] for e in epochs), "lr_min": cfg["lr_min"], "lr_max": cfg["lr_max"],
+            "seconds_per_epoch": round(per_epoch, 2),
+            "images_per_second": round(history["steps_per_epoch"] * cfg["batch_size"] / per_epoch, 1),
+            "peak_gpu_memory_gib": (round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                                    if torch.cuda.is_available() else None),
+            "run_dir": run_dir.name}
+
+
+def markdown(summary: dict) -> str:
+    head = (f"Device: {summary['device_name']}; torch {summary['torch']}; precision {summary['precision']}; "
+            f"width {summary['width']:g}, {summary['epochs']} epochs, batch {summary['batch_size']}, "
+            f"{summary['train_images']:,} / {summary['test_images']:,} images.\n\n")
+    rows = ["| seed | final test acc | best test acc | LRMIN | LRMAX | s/epoch | images/s | peak GPU memory |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["seeds"]:
+        mem = f"{r['peak_gpu_memory_gib']:.2f} GiB" if r["peak_gpu_memory_gib"] is not None else "n/a"
+        rows.append(f"| {r['seed']} | {100 * r['final_test_acc']:.2f}% | {100 * r['best_test_acc']:.2f}% | "
+                    f"{r['lr_min']:.4g} | {r['lr_max']:.4g} | {r['seconds_per_epoch']:.2f} | "
+                    f"{r['images_per_second']:,.0f} | {mem} |")
+    a = summary["final_test_acc"]
+    return head + "\n".join(rows) + (f"\n\nFinal test accuracy over {a['n']} seeds: mean {100 * a['mean']:.2f}%, "
+                                      f"standard deviation {100 * a['std']:.2f} points.\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out", default="runs/full_size")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--proxy-width", type=float, default=None,
+                   help="run a narrow proxy (e.g. 0.125) on the device there is, CPU included")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--limit-train", type=int, default=0, help="for a quick check only")
+    p.add_argument("--limit-test", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available() and args.proxy_width is None:
+        print("error: no CUDA GPU is visible; this benchmark measures the full network on a GPU "
+              "(add --proxy-width 0.125 to run a narrow proxy here instead)", file=sys.stderr)
+        return 2
+    width = args.proxy_width if args.proxy_width is not None else 1.0
+    out = Path(args.out)
+    base = TrainConfig(data_dir=args.data_dir, download=False, width=width, epochs=args.epochs,
+                       max_at_epoch=min(TrainConfig.max_at_epoch, args.epochs / 2), batch_size=args.batch_size,
+                       compile=args.compile, limit_train=args.limit_train, limit_test=args.limit_test,
+                       progress=False, report=False)
+    try:
+        base.validate()
+        data = load_data(base)
+        rows = []
+        for seed in args.seeds:
+            run_dir = out / f"seed{seed}"
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+            cfg = TrainConfig.from_dict({**base.to_dict(), "seed": seed, "out": str(run_dir), "resolved": {}})
+            rows.append(seed_row(run_dir, train_run(cfg, data=data)))
+            print(f"seed {seed}: final test accuracy {100 * rows[-1]['final_test_acc']:.2f}%", flush=True)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    resolved = json.loads((out / f"seed{args.seeds[0]}" / "config.json").read_text())["resolved"]
+    summary = {"device_name": resolved["device_name"], "device": resolved["device"], "torch": torch.__version__,
+               "precision": resolved["precision"], "width": width, "epochs": args.epochs,
+               "batch_size": args.batch_size, "train_images": resolved["train_images"],
+               "test_images": resolved["test_images"], "seeds": rows,
+               "final_test_acc": summarize([r["final_test_acc"] for r in rows]),
+               "seconds_per_epoch": summarize([r["seconds_per_epoch"] for r in rows])}
+    (out / "full_size.json").write_text(json.dumps(summary, indent=2))
+    (out / "full_size.md").write_text(markdown(summary))
+    print(markdown(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Run the notebook headless with some parameters changed, without saving the change.
+
+    python -m helpers notebook --set WIDTH=0.125 --set OUT='"runs/nb-w8"' [--output PATH]
+
+The overrides go into a cell of their own, inserted after the cell tagged ``parameters``
+(as papermill does) and removed again before the notebook is written: the saved source
+always holds the assignment's values, while the saved outputs are the overridden run's
+(its banner cell prints that run's settings).
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "superconvergence_resnet9.ipynb"
+INJECTED = "injected-parameters"
+
+
+def parameters_cell(nb):
+    try:
+        return next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    except StopIteration:
+        raise UserError("the notebook has no cell tagged 'parameters'") from None
+
+
+def parameter_names(nb) -> set[str]:
+    tree = ast.parse(parameters_cell(nb).source)
+    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Name)}
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs, VALUE a Python literal (a bare word is taken as a string)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UserError(f"--set expects NAME=VALUE, got {item!r}")
+        try:
+            out[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[name] = value
+    return out
+
+
+def inject(nb, params: dict[str, Any]):
+    """Insert a cell assigning ``params`` after the parameters cell; unknown names are refused."""
+    import nbformat
+
+    unknown = sorted(set(params) - parameter_names(nb))
+    if unknown:
+        raise UserError(f"not a notebook parameter: {', '.join(unknown)}; "
+                        f"use one of {', '.join(sorted(parameter_names(nb)))}")
+    cell = nbformat.v4.new_code_cell("# injected at execution time, not saved\n" +
+                                     "\n".join(f"{k} = {v!r}" for k, v in params.items()))
+    cell.metadata["tags"] = [INJECTED]
+    nb.cells.insert(nb.cells.index(parameters_cell(nb)) + 1, cell)
+    return nb
+
+
+def strip_injected(nb):
+    nb.cells = [c for c in nb.cells if INJECTED not in c.metadata.get("tags", [])]
+    return nb
+
+
+def execute(params: dict[str, Any], output: Path | None = None, notebook: Path = NOTEBOOK,
+            timeout: int | None = None) -> Path:
+    """Execute ``notebook`` with ``params`` injected; write it (sources unchanged) to ``output``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = inject(nbformat.read(notebook, as_version=4), params)
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
+    except CellExecutionError as e:  # the saved notebook stays as it was
+        last = [line for line in str(e).splitlines() if line.strip()][-1]
+        raise UserError(f"the notebook stopped at an error ({last.strip()}); nothing was written") from None
+    output = Path(output or notebook)
+    nbformat.write(strip_injected(nb), output)
+    return output

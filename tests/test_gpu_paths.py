@@ -1,0 +1,165 @@
+"""What a Colab GPU run does differently, checked on the CPU by changing what torch reports."""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import helpers.run as run
+from helpers.cli import main
+from helpers.data import Split
+from helpers.loaders import BatchedTrainLoader
+from helpers.model import ResNet9
+from helpers.schedule import one_cycle
+from helpers.train import (CHECK_EVERY, Diverged, Precision, configure_backend, cuda_amp_dtype, make_optimizer,
+                           train_epoch)
+
+CPU = torch.device("cpu")
+
+
+def pretend_cuda_gpu(monkeypatch, capability):
+    """torch reports a CUDA GPU of this compute capability (on a T4, bf16 tensors can be made:
+    emulation works there, so the emulation probe answers yes, as it does on the real card)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda d=None: SimpleNamespace(major=capability[0], minor=capability[1]))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: capability)
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda d: True, raising=False)
+    monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: False)
+
+
+@pytest.mark.parametrize("capability,dtype,scaler", [((7, 5), torch.float16, True),   # T4
+                                                     ((8, 0), torch.bfloat16, False),  # A100
+                                                     ((8, 9), torch.bfloat16, False)])  # L4
+def test_precision_follows_the_hardware(monkeypatch, capability, dtype, scaler):
+    pretend_cuda_gpu(monkeypatch, capability)
+    assert cuda_amp_dtype() == dtype
+    p = Precision.for_device(torch.device("cuda"))
+    assert p.dtype == dtype and p.scaler.is_enabled() == scaler
+    assert Precision.for_device(torch.device("cuda"), amp=False).dtype is None
+
+
+def test_cudnn_benchmark_on_cuda_only(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    configure_backend(CPU)
+    assert torch.backends.cudnn.benchmark is False
+    configure_backend(torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is True
+
+
+def _tiny_run(tmp_path, class_tree, name, epochs="2"):
+    return ["train", "--data-dir", str(class_tree), "--out", str(tmp_path / name), "--epochs", epochs,
+            "--max-at-epoch", "1", "--lr-min", "0.05", "--lr-max", "0.4", "--width", "0.0625",
+            "--batch-size", "32", "--no-progress", "--no-report", "--device", "cpu"]
+
+
+def _stop_in_epoch_2(monkeypatch):
+    real = run.train_epoch
+
+    def stop(model, batches, optimizer, scheduler, precision, epoch, progress=None):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
+    monkeypatch.setattr(run, "train_epoch", stop)
+
+
+@pytest.mark.parametrize("first,then", [(None, torch.float16), (torch.float16, None),
+                                        (torch.bfloat16, torch.float16)])
+def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then):
+    """CPU -> T4, T4 -> CPU, A100 -> T4: the scaler's state is restored only where it exists."""
+    with monkeypatch.context() as m:
+        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, amp=True: cls("cpu", first)))
+        _stop_in_epoch_2(m)
+        assert main(_tiny_run(tmp_path, class_tree, "r")) == 130
+    saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    assert saved["epoch"] == 1 and bool(saved["scaler"]) == (first == torch.float16)
+    assert "cuda" not in saved["rng"]
+    with monkeypatch.context() as m:
+        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, amp=True: cls("cpu", then)))
+        assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 0
+    assert len(json.loads((tmp_path / "r" / "history.json").read_text())["epochs"]) == 2
+
+
+def test_old_checkpoint_with_cuda_rng_states_resumes(class_tree, tmp_path, monkeypatch):
+    """Checkpoints written on a GPU machine before this fix carry per-GPU RNG states."""
+    with monkeypatch.context() as m:
+        _stop_in_epoch_2(m)
+        main(_tiny_run(tmp_path, class_tree, "r"))
+    path = tmp_path / "r" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    state["rng"]["cuda"] = [torch.zeros(16, dtype=torch.uint8)] * 8  # 8 GPUs' worth
+    torch.save(state, path)
+    assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 0
+
+
+def _poisoned(batches, bad_step):
+    for step, (x, y) in enumerate(batches, 1):
+        if step == bad_step:
+            x = x.clone()
+            x[0, 0, 0, 0] = float("nan")
+        yield x, y
+
+
+@pytest.mark.parametrize("bad_step", [1, 7, CHECK_EVERY, CHECK_EVERY + 3])
+def test_divergence_names_the_exact_step_and_lr(split, bad_step):
+    torch.manual_seed(0)
+    model = ResNet9(width=0.0625)
+    loader = BatchedTrainLoader(Split(np.concatenate([split.x] * 4), np.concatenate([split.y] * 4)), 64, CPU)
+    opt = make_optimizer(model, 0.4)
+    sched = one_cycle(opt, 0.01, 0.4, 1, len(loader), 0.5)
+    lrs = [opt.param_groups[0]["lr"]]
+    probe = make_optimizer(torch.nn.Linear(1, 1), 0.4)
+    probe_sched = one_cycle(probe, 0.01, 0.4, 1, len(loader), 0.5)
+    for _ in range(len(loader) - 1):
+        probe.step()
+        probe_sched.step()
+        lrs.append(probe.param_groups[0]["lr"])
+    with pytest.raises(Diverged) as e:
+        train_epoch(model, _poisoned(loader.epoch(0), bad_step), opt, sched, Precision.for_device(CPU), 3)
+    assert f"diverged at epoch 3, step {bad_step}: loss is nan at lr {lrs[bad_step - 1]:.4g};" in str(e.value)
+
+
+def test_no_host_sync_between_checks(split, monkeypatch):
+    """Loss, accuracy and the divergence flag stay on the device between two checks."""
+    reads = []
+    real_item = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda t: reads.append("item") or real_item(t))
+    for name in ("__float__", "__int__", "__bool__"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda t, _r=real: reads.append("read") or _r(t))
+    torch.manual_seed(0)
+    model = ResNet9(width=0.0625)
+    loader = BatchedTrainLoader(Split(np.concatenate([split.x] * 3), np.concatenate([split.y] * 3)), 32, CPU)
+    assert len(loader) == 48
+    train_epoch(model, loader.epoch(0), make_optimizer(model, 0.1), None, Precision.for_device(CPU), 1)
+    # one read per check (2 in 48 steps at CHECK_EVERY=20, plus the end), plus the two totals
+    assert len(reads) <= 48 // CHECK_EVERY + 1 + 2, reads
+
+
+def test_one_transfer_per_epoch(split, monkeypatch):
+    """Batches are slices of tensors moved to the device once an epoch, not per batch."""
+    loader = BatchedTrainLoader(Split(split.x[:256], split.y[:256]), 32, CPU)
+    moved = []
+    real_to = torch.Tensor.to
+    monkeypatch.setattr(torch.Tensor, "to", lambda t, *a, **k: moved.append(a) or real_to(t, *a, **k))
+    batches = list(loader.epoch(0))
+    assert len(batches) == 8 and len(moved) <= 2  # the epoch's order and offsets
+
+
+def test_evaluation_uses_the_eager_module_with_compile(class_tree, tmp_path, monkeypatch):
+    """With --compile, only training batches (one fixed shape) go through the compiled module."""
+    shapes = []
+
+    class Compiled(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            shapes.append(tuple(x.shape))
+            return self.m(x)
+    monkeypatch.setattr(torch, "compile", lambda m, **k: Compiled(m))
+    assert main(_tiny_run(tmp_path, class_tree, "c", epochs="2") + ["--compile"]) == 0
+    assert shapes and set(shapes) == {(32, 3, 32, 32)}
