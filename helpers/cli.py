@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers {train,lr-find,triangle,report,notebook}``.
+"""Command line: ``python -m helpers {train,lr-find,triangle,report,results,notebook}``.
 
 Bad input ends with one line ``error: ...`` on stderr and exit status 2, never a traceback.
 """
@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto")
     r.add_argument("--gradcam-layer", default="layer3", choices=("layer3", "layer2"),
                    help="layer3 (4x4 map, default) or layer2 (8x8)")
+    res = sub.add_parser("results", help="render the README's measured tables and figures from results/")
+    res.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
+    res.add_argument("--readme", default="README.md")
+    res.add_argument("--assets", default="assets")
+
     nb = sub.add_parser("notebook", help="execute the notebook headless with parameters overridden "
                                          "(the saved source keeps the assignment's values)")
     nb.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
@@ -124,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("triangle needs --step-size > 0, --cycles > 0 and 0 <= --base-lr < --max-lr")
         path = plot_triangle(Path(args.out), args.base_lr, args.max_lr, args.step_size, args.cycles)
         print(f"wrote {path}")
+    elif args.command == "results":
+        from .results import render
+
+        render(Path(args.results), Path(args.readme), Path(args.assets))
     elif args.command == "notebook":
         from .notebook import execute, parse_overrides
 

@@ -13,7 +13,7 @@ LAYERS = [
     {"errors", "config", "stats"},
     {"model", "data", "augment", "schedule", "checkpoint"},
     {"loaders", "train", "lr_finder"},
-    {"plots", "gradcam", "report"},
+    {"plots", "gradcam", "report", "results"},
     {"run", "compare"},
     {"notebook", "cli", "__main__", "__init__"},
 ]

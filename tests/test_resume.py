@@ -1,19 +1,39 @@
-"""A run killed with SIGKILL mid-training, then resumed, equals an uninterrupted run bit for bit."""
+"""A run killed with SIGKILL inside an epoch's training steps, then resumed, trains only the
+remaining epochs and equals an uninterrupted run bit for bit."""
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
+import helpers.run as run
 from conftest import write_class_folders
 from helpers.cli import main
 
 ROOT = Path(__file__).parents[1]
+KILL_AT = (2, 5)  # epoch, step
+
+# The training process, with a hook that kills it (SIGKILL: no handler runs, nothing is flushed)
+# when epoch 2 reaches step 5: the kill lands inside an epoch, by construction, not by timing.
+KILLER = """
+import os, signal, sys
+import helpers.run as run
+real = run.train_epoch
+def train_epoch(model, batches, optimizer, scheduler, precision, epoch, progress=None):
+    def hooked():
+        for step, batch in enumerate(batches, 1):
+            if (epoch, step) == ({e}, {s}):
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield batch
+    return real(model, hooked(), optimizer, scheduler, precision, epoch, progress)
+run.train_epoch = train_epoch
+from helpers.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def args(data: Path, out: Path) -> list[str]:
@@ -30,26 +50,30 @@ def strip_times(history: dict) -> dict:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
-    data = write_class_folders(tmp_path / "c", 640, 40)
+def test_sigkill_inside_an_epoch_then_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    data = write_class_folders(tmp_path / "c", 320, 40)  # 10 steps an epoch
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "helpers", *args(data, killed)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while not (killed / "history.json").exists():  # epoch 1 is done and saved
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.time() < deadline
-        time.sleep(0.02)
-    time.sleep(0.3)  # well into epoch 2 (20 steps of ~0.1 s)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc = subprocess.run([sys.executable, "-c", KILLER.format(e=KILL_AT[0], s=KILL_AT[1]), *args(data, killed)],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
     saved = torch.load(killed / "checkpoint.pt", weights_only=False)
-    assert saved["epoch"] < 3, "the run finished before it could be killed"
+    assert saved["epoch"] == KILL_AT[0] - 1 >= 1  # epoch 1 was saved, epoch 2 was not
+    assert len(json.loads((killed / "history.json").read_text())["epochs"]) == 1
 
+    trained = []
+    real = run.train_epoch
+
+    def counting(model, batches, optimizer, scheduler, precision, epoch, progress=None):
+        trained.append(epoch)
+        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
+    monkeypatch.setattr(run, "train_epoch", counting)
     assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
+    assert trained == [2, 3]  # only the remaining epochs
+    trained.clear()
     full = tmp_path / "full"
     assert main(args(data, full)) == 0
+    assert trained == [1, 2, 3]
 
     a = strip_times(json.loads((killed / "history.json").read_text()))
     b = strip_times(json.loads((full / "history.json").read_text()))

@@ -1,0 +1,107 @@
+"""The README's measured tables and figures, rendered from the JSON files under ``results/``.
+
+    python -m helpers results            # rewrites the marked README sections and assets/*.png
+
+Each README section between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is
+written here from files, never by hand; a test renders them again and compares, so a figure
+in the README always has its file under ``results/``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import plots
+from .lr_finder import suggest
+from .stats import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ("first_min", "min10", "steepest", "valley", "smith_min")
+
+
+def load_range_tests(folder: Path) -> list[dict]:
+    """Every range test under ``folder``, its rules re-read from the curve with today's code."""
+    out = []
+    for path in sorted(Path(folder).glob("w*-s*.json")):
+        r = json.loads(path.read_text())
+        _, _, values = suggest(r["lrs"], r["losses"])
+        out.append({**r, "suggestions": values, "file": path.name})
+    return sorted(out, key=lambda r: (-r["width"], r["seed"]))
+
+
+def range_test_table(tests: list[dict]) -> str:
+    """Per width: each rule's LR (mean over seeds, with the seeds' range when there are several)."""
+    by_width: dict[float, list[dict]] = defaultdict(list)
+    for r in tests:
+        by_width[r["width"]].append(r)
+    head = ("| width | seeds | " + " | ".join(f"`{k}`" for k in RULES) + " |\n"
+            "|---:|---:|" + "---:|" * len(RULES) + "\n")
+    rows = []
+    for width in sorted(by_width, reverse=True):
+        runs = by_width[width]
+        cells = []
+        for k in RULES:
+            s = summarize([r["suggestions"][k] for r in runs])
+            cells.append(f"{s['mean']:.3g}" if s["n"] == 1 else f"{s['mean']:.3g} ({s['min']:.2g}-{s['max']:.2g})")
+        rows.append(f"| {width:g} | {', '.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")
+    return head + "\n".join(rows) + "\n"
+
+
+def plot_range_tests(tests: list[dict], path: Path) -> Path:
+    """Smoothed loss vs LR, one panel per width (every seed), the first_min LR marked."""
+    import matplotlib.pyplot as plt
+
+    widths = sorted({r["width"] for r in tests}, reverse=True)
+    fig, axes = plt.subplots(1, len(widths), figsize=(4 * len(widths), 3.6), squeeze=False, sharey=True)
+    for ax, width in zip(axes[0], widths):
+        for r in (r for r in tests if r["width"] == width):
+            line, = ax.plot(r["lrs"], r["losses"], lw=1.2, label=f"seed {r['seed']}")
+            ax.axvline(r["suggestions"]["first_min"], color=line.get_color(), ls="--", lw=1)
+        ax.set_xscale("log")
+        ax.set_ylim(1.7, 2.5)
+        ax.set_title(f"width {width:g}")
+        ax.set_xlabel("learning rate (dashed: first_min)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("smoothed training loss")
+    fig.suptitle("LR range tests on the real CIFAR-10 (CPU, fp32, batch 512, 120 steps 1e-4 -> 100)", y=1.02)
+    fig.tight_layout()
+    return plots._save(fig, path)
+
+
+def sections(results: Path, assets: Path) -> dict[str, str]:
+    """Every rendered README section by name (figures are written as a side effect)."""
+    out: dict[str, str] = {}
+    folder = results / "range_tests"
+    if any(folder.glob("*.json")):
+        tests = load_range_tests(folder)
+        png = plot_range_tests(tests, assets / "range_tests.png")
+        out["range-tests"] = (range_test_table(tests) + f"\n![LR range tests across widths]"
+                              f"({png.relative_to(assets.parent).as_posix()})\n")
+    return out
+
+
+MARK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
+
+
+def fill(readme: str, rendered: dict[str, str]) -> str:
+    """``readme`` with every marked section replaced by its rendering (unknown names are kept)."""
+    return MARK.sub(lambda m: m.group(1) + rendered.get(m.group("name"), m.group("body")) + m.group(4), readme)
+
+
+def render(results: Path = ROOT / "results", readme: Path = ROOT / "README.md", assets: Path = ROOT / "assets",
+           log: Callable[[str], None] = print) -> dict[str, str]:
+    rendered = sections(Path(results), Path(assets))
+    text = Path(readme).read_text()
+    Path(readme).write_text(fill(text, rendered))
+    log(f"rendered {', '.join(sorted(rendered))} into {readme}")
+    return rendered
+
+
+if __name__ == "__main__":
+    render()
