@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers {train,lr-find,triangle,report,results,notebook}``.
+"""Command line: ``python -m helpers {train,lr-find,triangle,report,compare,results,notebook}``.
 
 Bad input ends with one line ``error: ...`` on stderr and exit status 2, never a traceback.
 """
@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import AUGMENT_CHOICES, DEVICE_CHOICES, TrainConfig
+from .config import AUGMENT_CHOICES, DEVICE_CHOICES, SCHEDULES, TrainConfig
 from .errors import Interrupted, UserError
 
 D = TrainConfig()
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-at-epoch", type=float, default=D.max_at_epoch)
     t.add_argument("--lr-min", type=_lr, default=D.lr_min, help="number or 'auto' (LR range test)")
     t.add_argument("--lr-max", type=_lr, default=D.lr_max, help="number or 'auto' (LR range test)")
+    t.add_argument("--schedule", default=D.schedule, help=f"one of {', '.join(SCHEDULES)} (default: %(default)s)")
     t.add_argument("--momentum", type=float, default=D.momentum)
     t.add_argument("--weight-decay", type=float, default=D.weight_decay)
     t.add_argument("--num-workers", type=int, default=D.num_workers)
@@ -87,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto")
     r.add_argument("--gradcam-layer", default="layer3", choices=("layer3", "layer2"),
                    help="layer3 (4x4 map, default) or layer2 (8x8)")
+    c = sub.add_parser("compare", help="one cycle vs a step schedule at equal epoch budgets, N seeds each")
+    _add_common(c)
+    c.add_argument("--out", default="runs/compare", help="one folder for every run, the summary and figures")
+    c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    c.add_argument("--arm", dest="arms", action="append", default=None, metavar="SCHEDULE:EPOCHS",
+                   help="repeatable; default: one_cycle:8 one_cycle:24 step:8 step:24 one_cycle_annealed:24 "
+                        "step:48")
+
     res = sub.add_parser("results", help="render the README's measured tables and figures from results/")
     res.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
     res.add_argument("--readme", default="README.md")
@@ -129,6 +138,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("triangle needs --step-size > 0, --cycles > 0 and 0 <= --base-lr < --max-lr")
         path = plot_triangle(Path(args.out), args.base_lr, args.max_lr, args.step_size, args.cycles)
         print(f"wrote {path}")
+    elif args.command == "compare":
+        from .compare import DEFAULT_ARMS, command_line, compare, parse_arm
+
+        arms = [parse_arm(a) for a in args.arms] if args.arms else list(DEFAULT_ARMS)
+        summary = compare(_config(args), args.seeds, arms, args.out, command=command_line())
+        for name, arm in summary["arms"].items():
+            s = arm["final_summary"]
+            print(f"{name}: {100 * s['mean']:.2f}% +- {100 * s['std']:.2f} over {s['n']} seeds")
     elif args.command == "results":
         from .results import render
 

@@ -30,6 +30,9 @@ DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 # The rules that read the LR range test (helpers.lr_finder implements them).
 LR_MAX_RULES = ("first_min", "min10", "steepest", "valley")
 LR_MIN_RULES = ("smith", "max/8")
+# one_cycle: the assignment's (ends at LRMIN); one_cycle_annealed: D. Page's (ends at 0);
+# step: a constant LR (--lr-max) dropped 10x at 50% and 75% of the epochs.
+SCHEDULES = ("one_cycle", "one_cycle_annealed", "step")
 
 
 @dataclass
@@ -44,6 +47,7 @@ class TrainConfig:
     batch_size: int = 512
     lr_min: float | str = "auto"    # float, or "auto" = LR range test
     lr_max: float | str = "auto"
+    schedule: str = "one_cycle"     # see SCHEDULES
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
@@ -108,6 +112,7 @@ class TrainConfig:
         for name in ("num_workers", "limit_train", "limit_test"):
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 0, name.replace("_", "-"), "an integer >= 0", v)
+        need(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
         need(self.augment in AUGMENT_CHOICES, "augment", f"one of {', '.join(AUGMENT_CHOICES)}", self.augment)
         if self.device not in DEVICE_CHOICES:
             raise UserError(f"unknown --device {self.device!r}; use one of {', '.join(DEVICE_CHOICES)}")

@@ -189,3 +189,58 @@ def plot_gradcam(images: np.ndarray, cam_pred: np.ndarray, cam_true: np.ndarray,
     fig.tight_layout()
     fig.suptitle(f"GradCAM ({layer}) of misclassified test images", fontsize=10, y=1.0 + 0.12 / n)
     return _save(fig, path)
+
+
+ARM_STYLE = {"one_cycle": ("tab:blue", "one cycle, ends at LRMIN (the assignment)"),
+             "one_cycle_annealed": ("tab:green", "one cycle annealed to 0 (Page)"),
+             "step": ("tab:red", "step: constant, /10 at 50% and 75%")}
+
+
+def _compare_label(summary: dict) -> str:
+    seeds = sorted({r["seed"] for r in summary["runs"]})
+    return (f"width {summary['width']:g}, {summary['device_name']}, {summary['precision']}, "
+            f"seeds {', '.join(map(str, seeds))}")
+
+
+def plot_compare_curves(summary: dict, path: Path) -> Path:
+    """Test accuracy vs epoch for each arm: the mean over seeds, and the seeds' band (min-max)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, arm in sorted(summary["arms"].items(), key=lambda kv: (kv[1]["schedule"], kv[1]["epochs"])):
+        curves = np.array([r["test_acc"] for r in summary["runs"] if r["arm"] == name]) * 100
+        ep = np.arange(1, curves.shape[1] + 1)
+        color, label = ARM_STYLE[arm["schedule"]]
+        style = {8: ":", 24: "-", 48: "--"}.get(arm["epochs"], "-.")
+        ax.plot(ep, curves.mean(0), color=color, ls=style, label=f"{label}, {arm['epochs']} epochs")
+        ax.fill_between(ep, curves.min(0), curves.max(0), color=color, alpha=0.15)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(bottom=max(0, ax.get_ylim()[0]))
+    ax.set_title(f"Test accuracy per epoch (mean, band = seed range)\n{_compare_label(summary)}", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_compare_budget(summary: dict, path: Path) -> Path:
+    """Final test accuracy against the epoch budget, per schedule (mean and standard deviation)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    kinds = sorted({a["schedule"] for a in summary["arms"].values()})
+    for i, kind in enumerate(kinds):
+        arms = sorted((a for a in summary["arms"].values() if a["schedule"] == kind), key=lambda a: a["epochs"])
+        x = np.array([a["epochs"] for a in arms]) * (1 + 0.02 * (i - 1))  # side by side at equal budgets
+        m = [100 * a["final_summary"]["mean"] for a in arms]
+        sd = [100 * a["final_summary"]["std"] for a in arms]
+        color, label = ARM_STYLE[kind]
+        ax.errorbar(x, m, yerr=sd, color=color, marker="o", capsize=3, label=label)
+        for a in arms:
+            ax.scatter([a["epochs"] * (1 + 0.02 * (i - 1))] * len(a["final"]), 100 * np.array(a["final"]),
+                       color=color, s=8, alpha=0.5)
+    ax.set_xscale("log", base=2)
+    budgets = sorted({a["epochs"] for a in summary["arms"].values()})
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.set_xlabel("epoch budget")
+    ax.set_ylabel("final test accuracy (%)")
+    ax.set_title(f"Final accuracy vs budget (mean +- sd, dots = seeds)\n{_compare_label(summary)}", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

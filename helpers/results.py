@@ -74,6 +74,25 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
     return plots._save(fig, path)
 
 
+T_NOISE = 2.78  # two-sided 5% for Welch's t at ~4 degrees of freedom (3 seeds a side)
+
+
+def compare_table(summary: dict) -> str:
+    """Per arm: seeds, LRs, final accuracy mean +- sd; then each same-budget pair against the noise."""
+    rows = ["| schedule | epochs | seeds | LRMAX (mean) | final test accuracy | seed range |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for name, a in sorted(summary["arms"].items(), key=lambda kv: (kv[1]["epochs"], kv[1]["schedule"])):
+        s = a["final_summary"]
+        lr = summarize([r["lr_max"] for r in summary["runs"] if r["arm"] == name])["mean"]
+        rows.append(f"| {a['schedule']} | {a['epochs']} | {len(a['seeds'])} | {lr:.3g} | "
+                    f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | {100 * s['min']:.2f}-{100 * s['max']:.2f}% |")
+    rows += ["", "| same budget | difference | Welch t | larger than the seed noise? |", "|---|---:|---:|---|"]
+    for p in summary["pairs"]:
+        rows.append(f"| {p['a']} - {p['b']} | {100 * p['difference']:+.2f} points | {p['welch_t']:.1f} | "
+                    f"{'yes' if abs(p['welch_t']) > T_NOISE else 'no'} |")
+    return "\n".join(rows) + "\n"
+
+
 def sections(results: Path, assets: Path) -> dict[str, str]:
     """Every rendered README section by name (figures are written as a side effect)."""
     out: dict[str, str] = {}
@@ -83,6 +102,14 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         png = plot_range_tests(tests, assets / "range_tests.png")
         out["range-tests"] = (range_test_table(tests) + f"\n![LR range tests across widths]"
                               f"({png.relative_to(assets.parent).as_posix()})\n")
+    summary_path = results / "compare" / "summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        curves = plots.plot_compare_curves(summary, assets / "compare_curves.png")
+        budget = plots.plot_compare_budget(summary, assets / "compare_budget.png")
+        out["compare"] = (compare_table(summary) + f"\nCommand: `{summary['command']}`\n\n"
+                          f"![test accuracy per epoch]({curves.relative_to(assets.parent).as_posix()})\n"
+                          f"![final accuracy vs budget]({budget.relative_to(assets.parent).as_posix()})\n")
     return out
 
 

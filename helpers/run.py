@@ -28,7 +28,7 @@ from .loaders import EvalLoader, check_batch_size, make_train_loader
 from .lr_finder import RangeTestResult, lr_min_for, range_test
 from .model import ResNet9, build_model, count_parameters, summary_text
 from .report import render_report
-from .schedule import check_schedule, one_cycle
+from .schedule import check_schedule, make_schedule
 from .train import (Diverged, Precision, choose_device, configure_backend, device_name, evaluate, make_optimizer,
                     synchronize, train_epoch)
 
@@ -160,7 +160,8 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
         cfg.resolved["parameters"] = count_parameters(model)
         resolve_lrs(cfg, model, train_loader, device, precision, run_dir, log, lr_find)
     optimizer = make_optimizer(model, cfg.lr_max, cfg.momentum, cfg.weight_decay, cfg.nesterov)
-    scheduler = one_cycle(optimizer, cfg.lr_min, cfg.lr_max, cfg.epochs, len(train_loader), cfg.max_at_epoch)
+    scheduler = make_schedule(cfg.schedule, optimizer, cfg.lr_min, cfg.lr_max, cfg.epochs, len(train_loader),
+                              cfg.max_at_epoch)
     history: dict[str, Any] = {"epochs": [], "lr": [], "momentum": [], "steps_per_epoch": len(train_loader)}
     start_epoch = 0
     if state is not None:

@@ -1,9 +1,11 @@
 """Learning-rate schedules: Smith's triangular cycle and the one-cycle policy."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
-from torch.optim.lr_scheduler import OneCycleLR
+from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 
 from .errors import UserError
 
@@ -51,10 +53,48 @@ def one_cycle(optimizer: torch.optim.Optimizer, lr_min: float, lr_max: float, ep
         three_phase=False, cycle_momentum=cycle_momentum)
 
 
-def step_within(scheduler: OneCycleLR) -> None:
+def step_within(scheduler) -> None:
     """Step the scheduler unless it is already at its last step."""
     if scheduler.last_epoch < scheduler.total_steps - 1:
         scheduler.step()
+
+
+class _PerStep(LambdaLR):
+    """A LambdaLR that knows its length, so :func:`step_within` stops it at the last step."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float], total_steps: int) -> None:
+        self.total_steps = total_steps
+        base = optimizer.param_groups[0]["lr"]
+        super().__init__(optimizer, lambda step: lr_at(step) / base)
+
+
+def one_cycle_annealed(optimizer: torch.optim.Optimizer, lr_min: float, lr_max: float, epochs: int,
+                       steps_per_epoch: int, max_at_epoch: float) -> _PerStep:
+    """D. Page's schedule: linear LRMIN -> LRMAX at the end of epoch ``max_at_epoch``, then linear
+    down to 0 at the last step (the assignment's cycle ends at LRMIN instead)."""
+    total = epochs * steps_per_epoch
+    peak = round(max_at_epoch * steps_per_epoch) - 1
+    return _PerStep(optimizer, lambda s: float(np.interp(s, [0, peak, total - 1], [lr_min, lr_max, 0.0])), total)
+
+
+def step_decay(optimizer: torch.optim.Optimizer, lr: float, epochs: int, steps_per_epoch: int,
+               drops: tuple[float, ...] = (0.5, 0.75), factor: float = 0.1) -> _PerStep:
+    """Piecewise-constant: ``lr``, multiplied by ``factor`` at each fraction ``drops`` of the
+    budget (the usual ResNet schedule: 10x down at 50% and 75%)."""
+    total = epochs * steps_per_epoch
+    bounds = [round(d * total) for d in drops]
+    return _PerStep(optimizer, lambda s: lr * factor ** sum(s >= b for b in bounds), total)
+
+
+def make_schedule(kind: str, optimizer: torch.optim.Optimizer, lr_min: float, lr_max: float, epochs: int,
+                  steps_per_epoch: int, max_at_epoch: float):
+    """The run's scheduler: the assignment's cycle, Page's annealed cycle, or a step schedule
+    at ``lr_max`` (which a step run sets to its constant LR)."""
+    if kind == "one_cycle":
+        return one_cycle(optimizer, lr_min, lr_max, epochs, steps_per_epoch, max_at_epoch)
+    if kind == "one_cycle_annealed":
+        return one_cycle_annealed(optimizer, lr_min, lr_max, epochs, steps_per_epoch, max_at_epoch)
+    return step_decay(optimizer, lr_max, epochs, steps_per_epoch)
 
 
 def one_cycle_values(lr_min: float, lr_max: float, epochs: int, steps_per_epoch: int,

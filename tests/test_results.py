@@ -1,4 +1,5 @@
 """The README's measured sections are exactly what results/ renders to."""
+import json
 import shutil
 from pathlib import Path
 
@@ -33,3 +34,21 @@ def test_results_command_renders_into_a_copy(tmp_path):
                  "--assets", str(tmp_path / "assets")]) == 0
     text = (tmp_path / "README.md").read_text()
     assert "stale" not in text and "| width | seeds |" in text and (tmp_path / "assets" / "range_tests.png").is_file()
+
+
+def test_compare_section_says_which_differences_beat_the_noise(tmp_path):
+    from helpers.compare import summarize_runs
+
+    runs = [{"arm": f"{k}-8ep", "schedule": k, "epochs": 8, "seed": s, "final_test_acc": v, "lr_max": 0.4,
+             "test_acc": [0.5, v]}
+            for k, vals in (("one_cycle", [0.80, 0.81, 0.79]), ("step", [0.70, 0.71, 0.69]),
+                            ("one_cycle_annealed", [0.80, 0.815, 0.79])) for s, v in enumerate(vals)]
+    summary = {"command": "python -m helpers compare", "width": 0.125, "device_name": "CPU (2 cores)",
+               "precision": "fp32", "runs": runs, **summarize_runs(runs)}
+    (tmp_path / "results" / "compare").mkdir(parents=True)
+    (tmp_path / "results" / "compare" / "summary.json").write_text(json.dumps(summary))
+    text = sections(tmp_path / "results", tmp_path / "assets")["compare"]
+    assert "| one_cycle | 8 | 3 | 0.4 | 80.00% +- 1.00 | 79.00-81.00% |" in text
+    assert "| one_cycle-8ep - step-8ep | +10.00 points | 12.2 | yes |" in text
+    assert "| one_cycle-8ep - one_cycle_annealed-8ep |" in text and text.count("| no |") == 1
+    assert (tmp_path / "assets" / "compare_budget.png").is_file()

@@ -1,0 +1,157 @@
+"""Super-convergence shown, not told: one cycle against a step schedule at equal budgets.
+
+    python -m helpers compare --data-dir DIR --width 0.125 --seeds 0 1 2 --out runs/compare
+
+Trains the same network and data under several (schedule, epoch budget) arms, N seeds each,
+and writes one folder: each run's own folder (config.json, history.json), ``lr_find-s<seed>.json``
+(one range test per seed, shared by every arm of that seed), ``summary.json`` (every run's
+settings, seed, command and per-epoch test accuracy; mean and standard deviation per arm; the
+t statistic of each pair of arms at the same budget) and the two figures.
+
+The LRs of every arm come from the same range test, read as a practitioner would:
+
+* ``one_cycle`` (the assignment's, ends at LRMIN) and ``one_cycle_annealed`` (D. Page's, ends
+  at 0): LRMAX by ``--lr-max-rule`` (default ``first_min``), LRMIN by ``smith``; the peak sits
+  at the same fraction of the budget as epoch 5 of 24;
+* ``step``: one constant LR dropped 10x at 50% and 75% of the budget. The constant is the
+  range test's ``min10`` (the loss minimum's LR / 10): fast.ai's reading of the test for a
+  constant LR, one decade below where the loss stops falling, since a schedule that stays at
+  its LR for half the run must stay stable there.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from . import checkpoint as ckpt
+from .checkpoint import atomic_write_text
+from .config import SCHEDULES, TrainConfig
+from .data import load_data
+from .errors import UserError
+from .lr_finder import RangeTestResult, lr_min_for
+from .plots import plot_compare_budget, plot_compare_curves
+from .results import compare_table
+from .run import find_lrs, prepare_run_dir, train_run
+from .stats import summarize, welch_t
+
+Log = Callable[[str], None]
+# The issue's arms: (schedule, epochs). Budgets 8 and 24 for the assignment's cycle and the step
+# schedule; the annealed cycle at 24; the step schedule at 48 (what it needs to catch up).
+DEFAULT_ARMS = (("one_cycle", 8), ("one_cycle", 24), ("step", 8), ("step", 24), ("one_cycle_annealed", 24),
+                ("step", 48))
+PEAK_FRACTION = 5 / 24
+
+
+def parse_arm(text: str) -> tuple[str, int]:
+    kind, sep, epochs = text.partition(":")
+    if not sep or kind not in SCHEDULES or not epochs.isdigit() or int(epochs) < 2:
+        raise UserError(f"--arm expects SCHEDULE:EPOCHS with SCHEDULE one of {', '.join(SCHEDULES)} and "
+                        f"EPOCHS >= 2, got {text!r}")
+    return kind, int(epochs)
+
+
+def arm_name(kind: str, epochs: int) -> str:
+    return f"{kind}-{epochs}ep"
+
+
+def arm_config(base: TrainConfig, kind: str, epochs: int, seed: int, lrs: dict[str, float], out: Path) -> TrainConfig:
+    """One run's settings: the base settings with this arm's schedule, budget, seed and LRs."""
+    if kind == "step":
+        lr_max = lrs["min10"]
+        lr_min = lr_max / 100  # unused by a step schedule; keeps the config valid
+    else:
+        lr_max = lrs[base.lr_max_rule]
+        lr_min = lr_min_for(lr_max, lrs["smith_min"], base.lr_min_rule)
+    return TrainConfig.from_dict({**base.to_dict(), "schedule": kind, "epochs": epochs,
+                                  "max_at_epoch": round(PEAK_FRACTION * epochs, 3), "seed": seed,
+                                  "lr_max": lr_max, "lr_min": lr_min, "out": str(out), "resolved": {},
+                                  "report": False})
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm: seeds, final accuracies, their mean and spread; per budget: each pair's t."""
+    arms: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        a = arms.setdefault(r["arm"], {"schedule": r["schedule"], "epochs": r["epochs"], "seeds": [], "final": []})
+        a["seeds"].append(r["seed"])
+        a["final"].append(r["final_test_acc"])
+    for a in arms.values():
+        a["final_summary"] = summarize(a["final"])
+    pairs = []
+    for x, y in itertools.combinations(sorted(arms), 2):
+        if arms[x]["epochs"] == arms[y]["epochs"] and len(arms[x]["final"]) > 1 and len(arms[y]["final"]) > 1:
+            pairs.append({"a": x, "b": y, "epochs": arms[x]["epochs"],
+                          "difference": arms[x]["final_summary"]["mean"] - arms[y]["final_summary"]["mean"],
+                          "welch_t": welch_t(arms[x]["final"], arms[y]["final"])})
+    return {"arms": arms, "pairs": pairs}
+
+
+def compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], out: str,
+            log: Log = print, command: str = "") -> dict[str, Any]:
+    base.validate()
+    data = load_data(base)
+    out_dir = Path(out)
+    if not any(out_dir.glob("lr_find-s*.json")):  # else: this command's folder, continued
+        prepare_run_dir(out, resumable=False)
+    runs: list[dict[str, Any]] = []
+    for seed in seeds:
+        lr_name = f"lr_find-s{seed}.json"
+        if (out_dir / lr_name).is_file():  # an interrupted compare continues where it stopped
+            lrs = RangeTestResult.load(out_dir / lr_name).suggestions
+        else:
+            result = find_lrs(TrainConfig.from_dict({**base.to_dict(), "seed": seed}), data, log=log)
+            result.save(out_dir, lr_name)
+            lrs = result.suggestions
+        for kind, epochs in arms:
+            run_dir = out_dir / f"{arm_name(kind, epochs)}-s{seed}"
+            cfg = arm_config(base, kind, epochs, seed, lrs, run_dir)
+            if (run_dir / ckpt.CHECKPOINT).is_file():  # finished (nothing left to train) or interrupted
+                history = train_run(cfg, resume=str(run_dir), data=data, log=log)
+            else:
+                if run_dir.is_dir():  # this command's own folder, stopped before its first epoch ended
+                    shutil.rmtree(run_dir)
+                history = train_run(cfg, data=data, log=log)
+            runs.append({"arm": arm_name(kind, epochs), "schedule": kind, "epochs": epochs, "seed": seed,
+                         "lr_max": cfg.lr_max, "lr_min": cfg.lr_min if kind != "step" else None,
+                         "final_test_acc": history["final_test_acc"],
+                         "test_acc": [e["test_acc"] for e in history["epochs"]],
+                         "train_seconds": sum(e["train_seconds"] for e in history["epochs"])})
+            log(f"{runs[-1]['arm']} seed {seed}: final test accuracy {100 * history['final_test_acc']:.2f}%")
+    resolved = json.loads((out_dir / f"{runs[0]['arm']}-s{seeds[0]}" / "config.json").read_text())["resolved"]
+    summary = {"command": command, "width": base.width, "batch_size": base.batch_size,
+               "device_name": resolved["device_name"], "precision": resolved["precision"],
+               "data": {"train_images": len(data.train), "test_images": len(data.test)},
+               "runs": runs, **summarize_runs(runs)}
+    atomic_write_text(json.dumps(summary, indent=1), out_dir / "summary.json")
+    plot_compare_curves(summary, out_dir / "compare_curves.png")
+    plot_compare_budget(summary, out_dir / "compare_budget.png")
+    return summary
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "results" / "compare"
+
+
+def compare_section(base: TrainConfig, run: bool, run_dir: Path, seeds: tuple[int, ...] = (0, 1, 2),
+                    log: Log = print) -> tuple[str, list[Path]]:
+    """The notebook's optional section: (markdown, figures drawn into ``run_dir``) of a
+    comparison run here when ``run`` (into ``<run_dir>-compare``), else of the committed one."""
+    if run:
+        folder = Path(f"{run_dir}-compare")
+        compare(base, list(seeds), list(DEFAULT_ARMS), str(folder), log=log, command="notebook: COMPARE = True")
+    else:
+        folder = COMMITTED
+    if not (folder / "summary.json").is_file():
+        return ("No committed comparison yet (results/compare/summary.json); set COMPARE = True to run one.", [])
+    summary = json.loads((folder / "summary.json").read_text())
+    figures = [plot_compare_curves(summary, Path(run_dir) / "compare_curves.png"),
+               plot_compare_budget(summary, Path(run_dir) / "compare_budget.png")]
+    return compare_table(summary), figures
+
+
+def command_line() -> str:
+    return "python -m helpers " + " ".join(shlex.quote(a) for a in sys.argv[1:])
