@@ -59,8 +59,8 @@ class TrainConfig:
     amp: bool = True                # mixed precision (CUDA only)
     compile: bool = False           # torch.compile (optional)
     num_workers: int = 2            # DataLoader workers (albumentations path)
-    limit_train: int = 0            # >0: use only the first N training images (quick runs)
-    limit_test: int = 0
+    limit_train: int = 0            # >0: a seeded random subset of N training images (quick runs)
+    limit_test: int = 0             # >0: the same for the test images
     lr_find_iters: int = 120        # LR range test length (~5% of a 24-epoch run at batch 512)
     lr_find_start: float = 1e-4
     lr_find_end: float = 100.0      # far enough to see the loss blow up at batch 512

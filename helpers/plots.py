@@ -45,7 +45,12 @@ def plot_triangle(path: Path, base_lr: float = 0.001, max_lr: float = 0.006, ste
     return _save(fig, path)
 
 
-def plot_lr_find(result, path: Path) -> Path:
+def _labelled(title: str, label: str) -> str:
+    """A figure's title with what made it (width, device, precision, seed) on a second line."""
+    return f"{title}\n{label}" if label else title
+
+
+def plot_lr_find(result, path: Path, label: str = "") -> Path:
     """Range test: smoothed loss vs LR (log scale), with the chosen LRMIN and LRMAX marked."""
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(result.lrs, result.losses, color="tab:blue", label="smoothed training loss")
@@ -60,14 +65,14 @@ def plot_lr_find(result, path: Path) -> Path:
     ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("loss")
-    ax.set_title(f"LR range test, batch {result.batch_size} ({result.rule})")
+    ax.set_title(_labelled(f"LR range test, batch {result.batch_size} ({result.rule})", label), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, path)
 
 
 def plot_schedule(lrs: Sequence[float], steps_per_epoch: int, path: Path, max_at_epoch: float | None = None,
-                  momenta: Sequence[float] | None = None) -> Path:
+                  momenta: Sequence[float] | None = None, label: str = "") -> Path:
     """One-cycle LR per step (and momentum, when it cycles), epochs on the x axis."""
     lrs = np.asarray(lrs)
     epochs = np.arange(1, len(lrs) + 1) / steps_per_epoch
@@ -78,7 +83,8 @@ def plot_schedule(lrs: Sequence[float], steps_per_epoch: int, path: Path, max_at
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate")
     ax.set_xlim(0, epochs[-1])
-    ax.set_title(f"One-cycle schedule: {lrs[0]:.3g} -> {lrs.max():.3g} -> {lrs[-1]:.3g} (no annihilation)")
+    ax.set_title(_labelled(f"One-cycle schedule: {lrs[0]:.3g} -> {lrs.max():.3g} -> {lrs[-1]:.3g} "
+                           "(no annihilation)", label), fontsize=10)
     if momenta is not None and np.ptp(np.asarray(momenta)) > 0:
         ax2 = ax.twinx()
         ax2.plot(epochs, momenta, color="tab:orange", label="momentum")
@@ -88,7 +94,7 @@ def plot_schedule(lrs: Sequence[float], steps_per_epoch: int, path: Path, max_at
     return _save(fig, path)
 
 
-def plot_curves(history: dict, path: Path) -> Path:
+def plot_curves(history: dict, path: Path, label: str = "") -> Path:
     """Train and test loss, train and test accuracy, per epoch."""
     rows = history["epochs"]
     ep = [r["epoch"] for r in rows]
@@ -101,6 +107,8 @@ def plot_curves(history: dict, path: Path) -> Path:
     best = max(rows, key=lambda r: r["test_acc"])
     b.set_title(f"accuracy (final test {100 * rows[-1]['test_acc']:.2f}%, best {100 * best['test_acc']:.2f}%)")
     b.set_ylabel("%")
+    if label:
+        fig.suptitle(label, fontsize=10)
     for ax in (a, b):
         ax.set_xlabel("epoch")
         ax.legend()
@@ -143,7 +151,7 @@ def plot_misclassified(images: np.ndarray, true: Sequence[int], pred: Sequence[i
                       title_colors=["tab:red"] * len(titles))
 
 
-def plot_per_class(confusion: np.ndarray, classes: Sequence[str], path: Path) -> Path:
+def plot_per_class(confusion: np.ndarray, classes: Sequence[str], path: Path, label: str = "") -> Path:
     """Per-class accuracy (bars) and the confusion matrix (counts)."""
     acc = per_class_accuracy(confusion)
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.3]})
@@ -166,6 +174,8 @@ def plot_per_class(confusion: np.ndarray, classes: Sequence[str], path: Path) ->
             b.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=7,
                    color="white" if confusion[i, j] > thresh else "black")
     fig.colorbar(im, ax=b, fraction=0.046)
+    if label:
+        fig.suptitle(label, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

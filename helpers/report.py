@@ -48,6 +48,13 @@ def worst_mistakes(true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, n
     return order[np.lexsort((true[order], rank))][:n]
 
 
+def run_label(cfg: dict[str, Any]) -> str:
+    """What made a run's figures: network width, device, precision, seed."""
+    res = cfg.get("resolved", {})
+    return (f"ResNet-9 width {cfg['width']:g}, {res.get('device_name', res.get('device', '?'))}, "
+            f"{res.get('precision', '?')}, seed {cfg['seed']}")
+
+
 def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], model: torch.nn.Module,
                   data: Cifar10, device: torch.device, test_loader: EvalLoader | None = None,
                   n_examples: int = 10, gradcam_layer: str = "layer3",
@@ -57,12 +64,14 @@ def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], mode
     ``test_loader``: the run's normalized test set, when the caller holds one already.
     """
     run_dir = Path(run_dir)
+    label = run_label(cfg.to_dict())
     out = [plots.plot_schedule(history["lr"], history["steps_per_epoch"], run_dir / "schedule.png",
-                               cfg.max_at_epoch, history.get("momentum")),
-           plots.plot_curves(history, run_dir / "curves.png"),
+                               cfg.max_at_epoch, history.get("momentum"), label=label),
+           plots.plot_curves(history, run_dir / "curves.png", label=label),
            plots.plot_triangle(run_dir / "triangle.png")]
     if (run_dir / "lr_find.json").is_file():
-        out.append(plots.plot_lr_find(RangeTestResult.load(run_dir / "lr_find.json"), run_dir / "lr_find.png"))
+        out.append(plots.plot_lr_find(RangeTestResult.load(run_dir / "lr_find.json"), run_dir / "lr_find.png",
+                                      label=label))
     sample = data.train.x[first_per_class(data.train.y, 8)]
     out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
                                        run_dir / "augmentation.png"))
@@ -71,7 +80,7 @@ def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], mode
     pred = probs.argmax(1).numpy()
     true = labels.numpy()
     conf = confusion_matrix(true, pred, len(CIFAR10_CLASSES))
-    out.append(plots.plot_per_class(conf, CIFAR10_CLASSES, run_dir / "per_class.png"))
+    out.append(plots.plot_per_class(conf, CIFAR10_CLASSES, run_dir / "per_class.png", label=label))
     wrong = worst_mistakes(true, pred, probs.max(1).values.numpy(), n_examples)
     images = data.test.x[wrong]
     out.append(plots.plot_misclassified(images, true[wrong], pred[wrong], CIFAR10_CLASSES,
@@ -86,7 +95,8 @@ def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], mode
     results = {"final_test_acc": float((pred == true).mean()),
                "best_test_acc": max(e["test_acc"] for e in history["epochs"]),
                "epochs": len(history["epochs"]), "train_seconds": history.get("total_seconds"),
-               "per_class_acc": {c: float(acc[i]) for i, c in enumerate(CIFAR10_CLASSES)}}
+               "per_class_acc": {c: float(acc[i]) for i, c in enumerate(CIFAR10_CLASSES)},
+               "confusion": conf.tolist()}
     atomic_write_text(json.dumps(results, indent=2), run_dir / "results.json")
     log(f"report: {len(out)} figures in {run_dir}")
     return out
@@ -117,7 +127,7 @@ def results_table(run_dir: Path) -> str:
     best = max(hist["epochs"], key=lambda e: e["test_acc"])
     rows = [("network", f"ResNet-9, width {cfg['width']:g} ({res.get('parameters', 0):,} parameters)"),
             ("data", f"{res['train_images']:,} train / {res['test_images']:,} test images"),
-            ("device", res["device"]),
+            ("device, precision", f"{res.get('device_name', res['device'])}, {res.get('precision', 'n/a')}"),
             ("epochs / batch size", f"{len(hist['epochs'])} / {cfg['batch_size']}"),
             ("LRMIN -> LRMAX -> LRMIN", f"{cfg['lr_min']:.4g} -> {cfg['lr_max']:.4g} -> {hist['lr'][-1]:.4g}"
                                          f" (peak at epoch {cfg['max_at_epoch']:g})"),

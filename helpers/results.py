@@ -17,7 +17,9 @@ from typing import Callable
 import numpy as np
 
 from . import plots
-from .lr_finder import suggest
+from .config import CIFAR10_CLASSES
+from .lr_finder import RangeTestResult, suggest
+from .report import results_table, run_label
 from .stats import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +76,26 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
     return plots._save(fig, path)
 
 
+def run_section(folder: Path, assets: Path, name: str) -> str:
+    """A finished run's headline table and figures, from its JSON files alone."""
+    history = json.loads((folder / "history.json").read_text())
+    cfg = json.loads((folder / "config.json").read_text())
+    label = run_label(cfg)
+    figures = [("training curves", plots.plot_curves(history, assets / f"{name}_curves.png", label=label)),
+               ("one-cycle schedule", plots.plot_schedule(history["lr"], history["steps_per_epoch"],
+                                                          assets / f"{name}_schedule.png", cfg["max_at_epoch"],
+                                                          label=label))]
+    if (folder / "lr_find.json").is_file():
+        figures.append(("LR range test", plots.plot_lr_find(RangeTestResult.load(folder / "lr_find.json"),
+                                                            assets / f"{name}_lr_find.png", label=label)))
+    results = json.loads((folder / "results.json").read_text()) if (folder / "results.json").is_file() else {}
+    if "confusion" in results:
+        figures.append(("per-class accuracy", plots.plot_per_class(np.array(results["confusion"]), CIFAR10_CLASSES,
+                                                                   assets / f"{name}_per_class.png", label=label)))
+    return results_table(folder) + "\n\n" + "\n".join(
+        f"![{alt}]({p.relative_to(assets.parent).as_posix()})" for alt, p in figures) + "\n"
+
+
 T_NOISE = 2.78  # two-sided 5% for Welch's t at ~4 degrees of freedom (3 seeds a side)
 
 
@@ -102,6 +124,19 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         png = plot_range_tests(tests, assets / "range_tests.png")
         out["range-tests"] = (range_test_table(tests) + f"\n![LR range tests across widths]"
                               f"({png.relative_to(assets.parent).as_posix()})\n")
+    for folder in sorted((results / "runs").glob("*/history.json")):
+        out[f"run-{folder.parent.name}"] = run_section(folder.parent, assets, folder.parent.name)
+    cache = results / "data_cache.json"
+    if cache.is_file():
+        c = json.loads(cache.read_text())
+        out["data-cache"] = (
+            f"| load of the {c['images']:,}-image class-folder copy ({c['cpu_cores']} CPU cores) | median | runs |\n"
+            f"|---|---:|---|\n"
+            f"| cold: decode every JPEG, write the cache | {c['cold_median']:.1f} s | "
+            f"{', '.join(f'{t:.1f}' for t in c['cold_seconds'])} |\n"
+            f"| warm: read the cache, check its CRC | {c['warm_median']:.2f} s | "
+            f"{', '.join(f'{t:.2f}' for t in c['warm_seconds'])} |\n\n"
+            f"Speed-up {c['cold_median'] / c['warm_median']:.0f}x. Command: `{c['command']}`\n")
     summary_path = results / "compare" / "summary.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())

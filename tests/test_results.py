@@ -52,3 +52,18 @@ def test_compare_section_says_which_differences_beat_the_noise(tmp_path):
     assert "| one_cycle-8ep - step-8ep | +10.00 points | 12.2 | yes |" in text
     assert "| one_cycle-8ep - one_cycle_annealed-8ep |" in text and text.count("| no |") == 1
     assert (tmp_path / "assets" / "compare_budget.png").is_file()
+
+
+def test_a_finished_run_renders_from_its_json_files_alone(class_tree, tmp_path):
+    from helpers.cli import main
+
+    run = tmp_path / "results" / "runs" / "tiny"
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(run), "--epochs", "2", "--max-at-epoch", "1",
+                 "--width", "0.0625", "--batch-size", "32", "--lr-find-iters", "20", "--no-progress",
+                 "--device", "cpu"]) == 0
+    for heavy in ("checkpoint.pt",):  # what results/ never holds
+        (run / heavy).unlink()
+    text = sections(tmp_path / "results", tmp_path / "assets")["run-tiny"]
+    assert "| final test accuracy |" in text and "width 0.0625" in text and "CPU" in text
+    for name in ("curves", "schedule", "lr_find", "per_class"):
+        assert f"assets/tiny_{name}.png" in text and (tmp_path / "assets" / f"tiny_{name}.png").is_file()
