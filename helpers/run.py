@@ -55,8 +55,8 @@ def open_run_dir(cfg: TrainConfig, log: Log = print) -> tuple[Path, bool]:
     """The notebook's run folder: (folder, True) where ``cfg.out`` holds a checkpoint to
     continue (after a Colab disconnect), else (a new empty folder, False)."""
     run_dir = Path(cfg.out)
-    if (run_dir / ckpt.CHECKPOINT).is_file():
-        epoch = ckpt.load(run_dir / ckpt.CHECKPOINT)["epoch"]
+    epoch = ckpt.saved_epoch(run_dir / ckpt.CHECKPOINT)
+    if epoch:
         log(f"{run_dir} holds a checkpoint after epoch {epoch}: the training cell continues that run "
             "(with the settings in its config.json)")
         return run_dir, True

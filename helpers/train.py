@@ -1,8 +1,10 @@
 """The training loop: one epoch, evaluation, and the device/precision choices.
 
-Device-specific code is kept to three thin branches: the device argument,
-``torch.autocast(device_type=...)`` and ``torch.amp.GradScaler`` (enabled only
-for float16 on CUDA). The same code runs on the CPU in the tests.
+Device-specific code is kept to thin branches, each a line or two: the device argument,
+the autocast dtype (:func:`cuda_amp_dtype`), ``torch.amp.GradScaler`` (enabled only for
+float16), cuDNN's autotuner and the clock's synchronize (:func:`configure_backend`,
+:func:`synchronize`). The same code runs on the CPU in the tests, with what torch reports
+about the GPU monkeypatched where a branch depends on it.
 """
 from __future__ import annotations
 
