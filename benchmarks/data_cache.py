@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
         cold.append(timed_load(args.data_dir))
         warm.append(timed_load(args.data_dir))
-    record = {"command": "python benchmarks/data_cache.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    record = {"command": f"python benchmarks/data_cache.py --data-dir DIR --repeats {args.repeats}",
               "images": 60000, "cpu_cores": os.cpu_count(), "cold_seconds": [round(t, 2) for t in cold],
               "warm_seconds": [round(t, 3) for t in warm],
               "cold_median": round(statistics.median(cold), 2), "warm_median": round(statistics.median(warm), 3)}

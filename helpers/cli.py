@@ -5,6 +5,7 @@ Bad input ends with one line ``error: ...`` on stderr and exit status 2, never a
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if args.resume and (Path(args.resume) / "checkpoint.pt").is_file():
             defaults = build_parser().parse_args(["train"])
             ignored = sorted(k for k, v in vars(args).items()
-                             if k not in ("resume", "progress") and v != getattr(defaults, k))
+                             if k not in ("resume", "progress", "argv") and v != getattr(defaults, k))
             if ignored:
                 print(f"note: --resume continues with the settings in {args.resume}/config.json; ignoring "
                       + ", ".join("--" + k.replace("_", "-") for k in ignored), file=sys.stderr)
@@ -139,10 +140,11 @@ def run(args: argparse.Namespace) -> int:
         path = plot_triangle(Path(args.out), args.base_lr, args.max_lr, args.step_size, args.cycles)
         print(f"wrote {path}")
     elif args.command == "compare":
-        from .compare import DEFAULT_ARMS, command_line, compare, parse_arm
+        from .compare import DEFAULT_ARMS, compare, parse_arm
 
         arms = [parse_arm(a) for a in args.arms] if args.arms else list(DEFAULT_ARMS)
-        summary = compare(_config(args), args.seeds, arms, args.out, command=command_line())
+        summary = compare(_config(args), args.seeds, arms, args.out,
+                          command="python -m helpers " + shlex.join(args.argv))
         for name, arm in summary["arms"].items():
             s = arm["final_summary"]
             print(f"{name}: {100 * s['mean']:.2f}% +- {100 * s['std']:.2f} over {s['n']} seeds")
@@ -164,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded by commands that write their own command line
     try:
         return run(args)
     except UserError as e:

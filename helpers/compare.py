@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -123,7 +121,7 @@ def compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], ou
                          "train_seconds": sum(e["train_seconds"] for e in history["epochs"])})
             log(f"{runs[-1]['arm']} seed {seed}: final test accuracy {100 * history['final_test_acc']:.2f}%")
     resolved = json.loads((out_dir / f"{runs[0]['arm']}-s{seeds[0]}" / "config.json").read_text())["resolved"]
-    summary = {"command": command, "width": base.width, "batch_size": base.batch_size,
+    summary = {"command": command.replace(str(base.data_dir), "DIR"), "width": base.width, "batch_size": base.batch_size,
                "device_name": resolved["device_name"], "precision": resolved["precision"],
                "data": {"train_images": len(data.train), "test_images": len(data.test)},
                "runs": runs, **summarize_runs(runs)}
@@ -152,6 +150,3 @@ def compare_section(base: TrainConfig, run: bool, run_dir: Path, seeds: tuple[in
                plot_compare_budget(summary, Path(run_dir) / "compare_budget.png")]
     return compare_table(summary), figures
 
-
-def command_line() -> str:
-    return "python -m helpers " + " ".join(shlex.quote(a) for a in sys.argv[1:])
