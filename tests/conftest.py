@@ -63,3 +63,17 @@ def class_tree(tmp_path_factory) -> Path:
 def split() -> Split:
     x, y = synthetic_images(512)
     return Split(x, y)
+
+
+def fail_in_epoch(monkeypatch, epoch: int, error: BaseException) -> None:
+    """The job's ``train_epoch`` raises ``error`` when it reaches ``epoch``; earlier epochs train
+    (Ctrl-C, a Colab disconnect or a divergence, at an epoch of the test's choosing)."""
+    import helpers.run as run
+
+    real = run.train_epoch
+
+    def patched(model, batches, optimizer, scheduler, precision, ep, progress=None):
+        if ep == epoch:
+            raise error
+        return real(model, batches, optimizer, scheduler, precision, ep, progress)
+    monkeypatch.setattr(run, "train_epoch", patched)

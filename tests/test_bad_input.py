@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_class_folders, write_torchvision_copy
+from conftest import fail_in_epoch, write_class_folders, write_torchvision_copy
 from helpers.cli import main
 from helpers.data import load_cifar10
 
@@ -161,15 +161,7 @@ def test_range_test_gives_the_model_back_in_its_mode(split):
 
 @pytest.mark.parametrize("stop_in_epoch,expect", [(1, "nothing to resume"), (2, "epoch 1 is saved")])
 def test_ctrl_c_says_what_is_saved(tree, tmp_path, capsys, monkeypatch, stop_in_epoch, expect):
-    import helpers.run as run
-
-    real = run.train_epoch
-
-    def ctrl_c(model, batches, optimizer, scheduler, precision, epoch, progress=None):
-        if epoch == stop_in_epoch:
-            raise KeyboardInterrupt
-        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
-    monkeypatch.setattr(run, "train_epoch", ctrl_c)
+    fail_in_epoch(monkeypatch, stop_in_epoch, KeyboardInterrupt())
     out = tmp_path / "run"
     assert main(train(tree, out, "--lr-min", "0.05", "--lr-max", "0.4")) == 130
     err = capsys.readouterr().err.strip().splitlines()

@@ -122,16 +122,10 @@ def test_errors_print_no_traceback_in_a_real_process(tmp_path):
 def test_divergence_keeps_the_last_good_checkpoint(class_tree, tmp_path, capsys, monkeypatch):
     import torch
 
-    import helpers.run as run
+    from conftest import fail_in_epoch
     from helpers.train import Diverged
 
-    real = run.train_epoch
-
-    def diverge_in_epoch_2(model, batches, optimizer, scheduler, precision, epoch, progress=None):
-        if epoch == 2:
-            raise Diverged(f"training diverged at epoch {epoch}, step 3: loss is nan at lr 0.4")
-        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
-    monkeypatch.setattr(run, "train_epoch", diverge_in_epoch_2)
+    fail_in_epoch(monkeypatch, 2, Diverged("training diverged at epoch 2, step 3: loss is nan at lr 0.4"))
     out = tmp_path / "run"
     line = err(capsys, train_args(class_tree, out))
     assert "diverged at epoch 2, step 3" in line and "lr 0.4" in line and "last good checkpoint (epoch 1)" in line

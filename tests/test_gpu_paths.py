@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import helpers.run as run
+from conftest import fail_in_epoch
 from helpers.cli import main
 from helpers.data import Split
 from helpers.loaders import BatchedTrainLoader
@@ -55,23 +56,13 @@ def _tiny_run(tmp_path, class_tree, name, epochs="2"):
             "--batch-size", "32", "--no-progress", "--no-report", "--device", "cpu"]
 
 
-def _stop_in_epoch_2(monkeypatch):
-    real = run.train_epoch
-
-    def stop(model, batches, optimizer, scheduler, precision, epoch, progress=None):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
-    monkeypatch.setattr(run, "train_epoch", stop)
-
-
 @pytest.mark.parametrize("first,then", [(None, torch.float16), (torch.float16, None),
                                         (torch.bfloat16, torch.float16)])
 def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then):
     """CPU -> T4, T4 -> CPU, A100 -> T4: the scaler's state is restored only where it exists."""
     with monkeypatch.context() as m:
         m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, amp=True: cls("cpu", first)))
-        _stop_in_epoch_2(m)
+        fail_in_epoch(m, 2, KeyboardInterrupt())
         assert main(_tiny_run(tmp_path, class_tree, "r")) == 130
     saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
     assert saved["epoch"] == 1 and bool(saved["scaler"]) == (first == torch.float16)
@@ -85,7 +76,7 @@ def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then
 def test_old_checkpoint_with_cuda_rng_states_resumes(class_tree, tmp_path, monkeypatch):
     """Checkpoints written on a GPU machine before this fix carry per-GPU RNG states."""
     with monkeypatch.context() as m:
-        _stop_in_epoch_2(m)
+        fail_in_epoch(m, 2, KeyboardInterrupt())
         main(_tiny_run(tmp_path, class_tree, "r"))
     path = tmp_path / "r" / "checkpoint.pt"
     state = torch.load(path, weights_only=False)

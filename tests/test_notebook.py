@@ -70,17 +70,11 @@ def test_notebook_runs_headless(class_tree, tmp_path):
 
 def test_notebook_continues_a_run_folder_with_a_checkpoint(class_tree, tmp_path, monkeypatch):
     """After a Colab disconnect: run all cells again with the same OUT, and training continues."""
-    import helpers.run as run
+    from conftest import fail_in_epoch
 
-    real = run.train_epoch
-
-    def disconnect_in_epoch_2(model, batches, optimizer, scheduler, precision, epoch, progress=None):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
     folder = tmp_path / "drive-run"
     with monkeypatch.context() as m:
-        m.setattr(run, "train_epoch", disconnect_in_epoch_2)
+        fail_in_epoch(m, 2, KeyboardInterrupt())
         assert main(["train", "--data-dir", str(class_tree), "--out", str(folder), "--epochs", "2",
                      "--max-at-epoch", "1", "--width", "0.0625", "--batch-size", "32", "--lr-find-iters", "20",
                      "--no-progress", "--device", "cpu"]) == 130
