@@ -47,7 +47,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import atomic_write_text
-from .config import LR_MAX_RULES, LR_MIN_RULES  # noqa: F401 (re-exported)
 from .errors import UserError
 from .train import make_optimizer
 
