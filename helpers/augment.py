@@ -19,12 +19,18 @@ reference's (read from albumentations 2.0.8's source, checked in the tests):
 """
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .config import CIFAR10_MEAN, CIFAR10_STD
+
+# albumentations asks PyPI for a newer version on import; offline (a GPU box, CI) that ends in
+# a UserWarning in the notebook's output. The user's own setting wins.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 PAD = 4
 CROP = 32
