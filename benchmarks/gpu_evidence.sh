@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The GPU evidence of the README, stage by stage, on a GPU machine without internet that has
+# CUDA torch (see ../shared/gpu-bundle/make.sh: it fills .bundle/ with the other wheels and the data).
+#
+#   bash benchmarks/gpu_evidence.sh STAGE... [--budget SECONDS]
+#
+# Stages (each writes /tmp/ev/<stage>/ and packs its small JSON/PNG files into $OUT/<stage>.tgz):
+#   full      benchmarks/full_size.py: the whole job at full width, seeds 0 1 2, then the
+#             figures of seed 0 (misclassified, GradCAM, per class) with `helpers report`
+#   notebook  the committed notebook, executed with its saved (the assignment's) parameters
+#   rules     24-epoch runs, LRMAX rule min10 against first_min, 3 seeds, widths 1 (min10 only:
+#             first_min is the `full` stage), 1/2, 1/4, 1/8
+#   compare   `helpers compare` at full width (the default arms, seeds 0 1 2)
+# Runs that would start after the budget (default 540 s from the start) are skipped and said so.
+set -uo pipefail
+budget=540
+stages=()
+while [ $# -gt 0 ]; do
+  case $1 in --budget) budget=$2; shift 2 ;; *) stages+=("$1"); shift ;; esac
+done
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+OUT=${OUT:-/tmp/ev-out}; mkdir -p "$OUT"
+[ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .bundle/whl/*.whl
+export PYTHONPATH=/tmp/site:$root JUPYTER_PATH=/tmp/site/share/jupyter PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1
+[ -d /tmp/data/cifar10 ] || { mkdir -p /tmp/data && tar -xzf .bundle/cifar10-jpg.tar.gz -C /tmp/data; }
+DATA=/tmp/data/cifar10
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+
+left() { echo $((budget - SECONDS)); }
+pack() {  # the stage's small files, never checkpoints
+  (cd /tmp/ev && find "$1" \( -name '*.json' -o -name '*.png' -o -name '*.md' -o -name '*.txt' -o -name '*.ipynb' \) -print0 |
+     tar czf "$OUT/$1.tgz" --null -T -)
+}
+train() {  # train OUT_DIR [options...]: one 24-epoch run unless the budget is spent
+  if [ "$(left)" -lt 60 ]; then echo "skipped (budget): $*"; return; fi
+  [ -f "$1/history.json" ] && grep -q final_test_acc "$1/history.json" && { echo "done already: $1"; return; }
+  local dir=$1; shift
+  timeout "$(left)" python3 -m helpers train --data-dir $DATA --out "$dir" --no-progress --no-report "$@" |
+    grep -E "LRMAX|epoch 24|error" || true
+}
+
+for stage in "${stages[@]}"; do
+  echo "== $stage ($(left) s left)"
+  mkdir -p /tmp/ev/$stage
+  case $stage in
+    full)
+      timeout "$(left)" python3 benchmarks/full_size.py --data-dir $DATA --seeds 0 1 2 --out /tmp/ev/full
+      [ -f /tmp/ev/full/seed0/history.json ] && timeout "$(left)" python3 -m helpers report /tmp/ev/full/seed0 ;;
+    notebook)
+      python3 -m ipykernel install --user --name python3 >/dev/null
+      ln -sfn $DATA data  # the notebook's DATA_DIR = "data", relative to the project: no machine path in it
+      timeout "$(left)" python3 -m helpers notebook --output /tmp/ev/notebook/superconvergence_resnet9.ipynb &&
+        cp runs/notebook/*.json runs/notebook/*.png /tmp/ev/notebook/ 2>/dev/null ;;
+    rules)
+      for s in 0 1 2; do train /tmp/ev/rules/w1-min10-s$s --width 1 --seed $s --lr-max-rule min10; done
+      for w in 0.5 0.25 0.125; do for rule in min10 first_min; do for s in 0 1 2; do
+        train /tmp/ev/rules/w$w-$rule-s$s --width $w --seed $s --lr-max-rule $rule
+      done; done; done ;;
+    compare)
+      timeout "$(left)" python3 -m helpers compare --data-dir $DATA --width 1 --out /tmp/ev/compare --no-progress ;;
+    *) echo "unknown stage $stage"; exit 2 ;;
+  esac
+  pack "$stage"
+done
+echo "== done ($(left) s left)"
