@@ -20,7 +20,7 @@ from . import plots
 from .config import CIFAR10_CLASSES
 from .lr_finder import RangeTestResult, suggest
 from .report import results_table, run_label
-from .stats import summarize
+from .stats import summarize, welch_t
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("first_min", "min10", "steepest", "valley", "smith_min")
@@ -115,6 +115,45 @@ def compare_table(summary: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def rules_table(rows: list[dict]) -> str:
+    """Per width and LRMAX rule: runs, LRMAX range, final accuracy; then each width's rules against the noise."""
+    out = ["| width | LRMAX rule | runs (seeds) | LRMAX found | final test accuracy | range |",
+           "|---:|---|---:|---:|---:|---:|"]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["width"], r["rule"])].append(r)
+    for (width, rule), rs in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        a = summarize([r["final_test_acc"] for r in rs])
+        lrs = [r["lr_max"] for r in rs]
+        out.append(f"| {width:g} | {rule} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
+                   f"{min(lrs):.3g}-{max(lrs):.3g} | {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | "
+                   f"{100 * a['min']:.2f}-{100 * a['max']:.2f}% |")
+    out += ["", "| width | first_min - min10 | Welch t | larger than the seed noise? |", "|---:|---:|---:|---|"]
+    for width in sorted({w for w, _ in groups}, reverse=True):
+        a, b = groups.get((width, "first_min")), groups.get((width, "min10"))
+        if a and b and len(a) > 1 and len(b) > 1:
+            fa, fb = [r["final_test_acc"] for r in a], [r["final_test_acc"] for r in b]
+            t = welch_t(fa, fb)
+            out.append(f"| {width:g} | {100 * (summarize(fa)['mean'] - summarize(fb)['mean']):+.2f} points | "
+                       f"{t:.1f} | {'yes' if abs(t) > T_NOISE else 'no'} |")
+    return "\n".join(out) + "\n"
+
+
+def full_size_table(summary: dict) -> str:
+    """The full network's N-seed table from ``benchmarks/full_size.py``'s JSON."""
+    rows = ["| seed | final test accuracy | LRMIN | LRMAX | s/epoch (training) | images/s | peak GPU memory |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["seeds"]:
+        rows.append(f"| {r['seed']} | {100 * r['final_test_acc']:.2f}% | {r['lr_min']:.4g} | {r['lr_max']:.4g} | "
+                    f"{r['seconds_per_epoch']:.2f} | {r['images_per_second']:,.0f} | {r['peak_gpu_memory_gib']} GiB |")
+    a = summary["final_test_acc"]
+    return (f"{summary['device_name']}, {summary['precision']}, torch {summary['torch']}; width {summary['width']:g}, "
+            f"{summary['epochs']} epochs, batch {summary['batch_size']}, {summary['train_images']:,} / "
+            f"{summary['test_images']:,} images (JPEG copy), LRs auto.\n\n" + "\n".join(rows) +
+            f"\n\n**Mean {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} over {a['n']} seeds** "
+            f"(range {100 * a['min']:.2f}-{100 * a['max']:.2f}%).\n")
+
+
 def sections(results: Path, assets: Path) -> dict[str, str]:
     """Every rendered README section by name (figures are written as a side effect)."""
     out: dict[str, str] = {}
@@ -145,6 +184,13 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         out["compare"] = (compare_table(summary) + f"\nCommand: `{summary['command']}`\n\n"
                           f"![test accuracy per epoch]({curves.relative_to(assets.parent).as_posix()})\n"
                           f"![final accuracy vs budget]({budget.relative_to(assets.parent).as_posix()})\n")
+    for path in sorted((results / "full_size").glob("*.json")):
+        out[f"full-size-{path.stem}"] = full_size_table(json.loads(path.read_text()))
+    rule_rows = [r for p in sorted((results / "lr_rules").glob("*.json")) for r in json.loads(p.read_text())["runs"]]
+    if rule_rows:
+        png = plots.plot_rules_vs_width(rule_rows, assets / "rules_vs_width.png")
+        out["lr-rules"] = (rules_table(rule_rows) + f"\n![final accuracy and LRMAX vs width]"
+                           f"({png.relative_to(assets.parent).as_posix()})\n")
     return out
 
 

@@ -67,3 +67,38 @@ def test_a_finished_run_renders_from_its_json_files_alone(class_tree, tmp_path):
     assert "| final test accuracy |" in text and "width 0.0625" in text and "CPU" in text
     for name in ("curves", "schedule", "lr_find", "per_class"):
         assert f"assets/tiny_{name}.png" in text and (tmp_path / "assets" / f"tiny_{name}.png").is_file()
+
+
+def test_rules_section_compares_rules_per_width_against_the_noise(tmp_path):
+    def run(width, rule, seed, acc, lr):
+        return {"run": f"w{width}-{rule}-s{seed}", "label": "t", "width": width, "rule": rule, "seed": seed,
+                "lr_max": lr, "lr_min": lr / 50, "epochs": 24, "device_name": "CPU", "precision": "fp32",
+                "final_test_acc": acc}
+
+    rows = [run(1.0, "first_min", s, a, 0.3) for s, a in enumerate([0.91, 0.915, 0.905])]
+    rows += [run(1.0, "min10", s, a, 0.03) for s, a in enumerate([0.88, 0.885, 0.875])]
+    rows += [run(0.5, "first_min", s, a, 1.5) for s, a in enumerate([0.89, 0.88, 0.90])]
+    rows += [run(0.5, "min10", s, a, 0.1) for s, a in enumerate([0.895, 0.875, 0.885])]
+    rows += [run(0.25, "min10", 0, 0.86, 0.8)]  # one run: in the table, not in the t-test
+    (tmp_path / "results" / "lr_rules").mkdir(parents=True)
+    (tmp_path / "results" / "lr_rules" / "x.json").write_text(json.dumps({"runs": rows}))
+    text = sections(tmp_path / "results", tmp_path / "assets")["lr-rules"]
+    assert "| 1 | first_min | 3 (0, 1, 2) | 0.3-0.3 | 91.00% +- 0.50 | 90.50-91.50% |" in text
+    assert "| 1 | +3.00 points | 7.3 | yes |" in text
+    assert "| 0.5 | +0.50 points | 0.6 | no |" in text
+    assert "| 0.25 | min10 | 1 (0) |" in text and "| 0.25 | +" not in text
+    assert (tmp_path / "assets" / "rules_vs_width.png").is_file()
+
+
+def test_full_size_section_shows_every_seed_and_the_mean(tmp_path):
+    seeds = [{"seed": s, "final_test_acc": a, "best_test_acc": a, "lr_min": 0.005, "lr_max": 0.34,
+              "seconds_per_epoch": 0.64, "images_per_second": 78000.0, "peak_gpu_memory_gib": 1.6, "run_dir": f"seed{s}"}
+             for s, a in enumerate([0.90, 0.92])]
+    summary = {"device_name": "GPU X", "precision": "bf16", "torch": "2.x", "width": 1.0, "epochs": 24,
+               "batch_size": 512, "train_images": 50000, "test_images": 10000, "seeds": seeds,
+               "final_test_acc": {"n": 2, "mean": 0.91, "std": 0.0141, "min": 0.90, "max": 0.92}}
+    (tmp_path / "results" / "full_size").mkdir(parents=True)
+    (tmp_path / "results" / "full_size" / "gpu-x.json").write_text(json.dumps(summary))
+    text = sections(tmp_path / "results", tmp_path / "assets")["full-size-gpu-x"]
+    assert text.startswith("GPU X, bf16") and "| 1 | 92.00% | 0.005 | 0.34 |" in text
+    assert "**Mean 91.00% +- 1.41 over 2 seeds**" in text
