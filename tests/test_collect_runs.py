@@ -1,0 +1,27 @@
+"""benchmarks/collect_runs.py: run folders -> rows, appended per call, unfinished folders left out."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import collect_runs  # noqa: E402
+
+
+def fake_run(folder: Path, seed: int, acc: float, finished: bool = True) -> Path:
+    folder.mkdir(parents=True)
+    cfg = {"width": 0.5, "lr_max_rule": "min10", "seed": seed, "lr_max": 0.1, "lr_min": 0.01, "epochs": 24,
+           "resolved": {"device_name": "GPU X", "precision": "bf16"}}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    if finished:
+        (folder / "history.json").write_text(json.dumps({"final_test_acc": acc, "epochs": []}))
+    return folder
+
+
+def test_rows_append_across_calls_and_keep_their_label(tmp_path):
+    out = tmp_path / "rules.json"
+    collect_runs.main(["--label", "call 1", str(fake_run(tmp_path / "a", 0, 0.9)),
+                       str(fake_run(tmp_path / "b", 1, 0.8, finished=False)), "--out", str(out)])
+    collect_runs.main(["--label", "call 2", str(fake_run(tmp_path / "c", 0, 0.85)), "--out", str(out)])
+    rows = json.loads(out.read_text())["runs"]
+    assert [(r["label"], r["seed"], r["final_test_acc"]) for r in rows] == [("call 1", 0, 0.9), ("call 2", 0, 0.85)]
+    assert rows[0]["rule"] == "min10" and rows[0]["width"] == 0.5 and rows[0]["device_name"] == "GPU X"
