@@ -9,7 +9,7 @@
 #             figures of seed 0 (misclassified, GradCAM, per class) with `helpers report`
 #   notebook  the committed notebook, executed with its saved (the assignment's) parameters
 #   rules     24-epoch runs, LRMAX rule min10 against first_min, 3 seeds, widths 1 (min10 only:
-#             first_min is the `full` stage), 1/2, 1/4, 1/8
+#             first_min is the `full` stage), 1/2, 1/4, 1/8; RULE_WIDTHS="0.25 0.125" picks widths
 #   compare   `helpers compare` at full width (the default arms, seeds 0 1 2)
 # Runs that would start after the budget (default 540 s from the start) are skipped and said so.
 set -uo pipefail
@@ -54,10 +54,12 @@ for stage in "${stages[@]}"; do
       timeout "$(left)" python3 -m helpers notebook --output /tmp/ev/notebook/superconvergence_resnet9.ipynb &&
         cp runs/notebook/*.json runs/notebook/*.png /tmp/ev/notebook/ 2>/dev/null ;;
     rules)
-      for s in 0 1 2; do train /tmp/ev/rules/w1-min10-s$s --width 1 --seed $s --lr-max-rule min10; done
-      for w in 0.5 0.25 0.125; do for rule in min10 first_min; do for s in 0 1 2; do
-        train /tmp/ev/rules/w$w-$rule-s$s --width $w --seed $s --lr-max-rule $rule
-      done; done; done ;;
+      for w in ${RULE_WIDTHS:-1 0.5 0.25 0.125}; do
+        rules="min10 first_min"; [ "$w" = 1 ] && rules=min10  # width 1 first_min: the full stage
+        for rule in $rules; do for s in 0 1 2; do
+          train /tmp/ev/rules/w$w-$rule-s$s --width $w --seed $s --lr-max-rule $rule
+        done; done
+      done ;;
     compare)
       timeout "$(left)" python3 -m helpers compare --data-dir $DATA --width 1 --out /tmp/ev/compare --no-progress ;;
     *) echo "unknown stage $stage"; exit 2 ;;
