@@ -149,7 +149,7 @@ def full_size_table(summary: dict) -> str:
     a = summary["final_test_acc"]
     return (f"{summary['device_name']}, {summary['precision']}, torch {summary['torch']}; width {summary['width']:g}, "
             f"{summary['epochs']} epochs, batch {summary['batch_size']}, {summary['train_images']:,} / "
-            f"{summary['test_images']:,} images (JPEG copy), LRs auto.\n\n" + "\n".join(rows) +
+            f"{summary['test_images']:,} images, LRs auto.\n\n" + "\n".join(rows) +
             f"\n\n**Mean {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} over {a['n']} seeds** "
             f"(range {100 * a['min']:.2f}-{100 * a['max']:.2f}%).\n")
 
