@@ -24,6 +24,7 @@ import torch  # noqa: E402
 from helpers.config import TrainConfig  # noqa: E402
 from helpers.data import load_data  # noqa: E402
 from helpers.errors import UserError  # noqa: E402
+from helpers.results import full_size_table  # noqa: E402
 from helpers.run import train_run  # noqa: E402
 from helpers.stats import summarize  # noqa: E402
 
@@ -39,22 +40,6 @@ def seed_row(run_dir: Path, history: dict) -> dict:
             "peak_gpu_memory_gib": (round(torch.cuda.max_memory_allocated() / 2**30, 2)
                                     if torch.cuda.is_available() else None),
             "run_dir": run_dir.name}
-
-
-def markdown(summary: dict) -> str:
-    head = (f"Device: {summary['device_name']}; torch {summary['torch']}; precision {summary['precision']}; "
-            f"width {summary['width']:g}, {summary['epochs']} epochs, batch {summary['batch_size']}, "
-            f"{summary['train_images']:,} / {summary['test_images']:,} images.\n\n")
-    rows = ["| seed | final test acc | best test acc | LRMIN | LRMAX | s/epoch | images/s | peak GPU memory |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in summary["seeds"]:
-        mem = f"{r['peak_gpu_memory_gib']:.2f} GiB" if r["peak_gpu_memory_gib"] is not None else "n/a"
-        rows.append(f"| {r['seed']} | {100 * r['final_test_acc']:.2f}% | {100 * r['best_test_acc']:.2f}% | "
-                    f"{r['lr_min']:.4g} | {r['lr_max']:.4g} | {r['seconds_per_epoch']:.2f} | "
-                    f"{r['images_per_second']:,.0f} | {mem} |")
-    a = summary["final_test_acc"]
-    return head + "\n".join(rows) + (f"\n\nFinal test accuracy over {a['n']} seeds: mean {100 * a['mean']:.2f}%, "
-                                      f"standard deviation {100 * a['std']:.2f} points.\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                "final_test_acc": summarize([r["final_test_acc"] for r in rows]),
                "seconds_per_epoch": summarize([r["seconds_per_epoch"] for r in rows])}
     (out / "full_size.json").write_text(json.dumps(summary, indent=2))
-    (out / "full_size.md").write_text(markdown(summary))
-    print(markdown(summary))
+    table = full_size_table(summary)
+    (out / "full_size.md").write_text(table)
+    print(table)
     return 0
 
 

@@ -14,7 +14,8 @@ Decoding the class-folder copy's 60,000 JPEGs takes ~16 s on a 2-core CPU, 11x a
 load (README, *Loading the data*), so the decoded arrays are cached beside the split
 folders (``DIR/.helpers-cache/<split>.npz``), keyed by the split's file list, sizes and
 modification times and checked by a CRC of the arrays: a changed folder or a damaged cache
-is rebuilt, with one line saying so, and never used. Where the data folder is read-only, the images are decoded on every load.
+is rebuilt, with one line saying so, and never used. Where the data folder is read-only,
+the images are decoded on every load.
 """
 from __future__ import annotations
 

@@ -140,18 +140,20 @@ def rules_table(rows: list[dict]) -> str:
 
 
 def full_size_table(summary: dict) -> str:
-    """The full network's N-seed table from ``benchmarks/full_size.py``'s JSON."""
-    rows = ["| seed | final test accuracy | LRMIN | LRMAX | s/epoch (training) | images/s | peak GPU memory |",
-            "|---:|---:|---:|---:|---:|---:|---:|"]
+    """The full network's N-seed table from ``benchmarks/full_size.py``'s JSON (its .md file too)."""
+    rows = ["| seed | final test accuracy | best test accuracy | LRMIN | LRMAX | s/epoch (training) | images/s | "
+            "peak GPU memory |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["seeds"]:
-        rows.append(f"| {r['seed']} | {100 * r['final_test_acc']:.2f}% | {r['lr_min']:.4g} | {r['lr_max']:.4g} | "
-                    f"{r['seconds_per_epoch']:.2f} | {r['images_per_second']:,.0f} | {r['peak_gpu_memory_gib']} GiB |")
+        mem = f"{r['peak_gpu_memory_gib']:.2f} GiB" if r["peak_gpu_memory_gib"] is not None else "n/a"
+        rows.append(f"| {r['seed']} | {100 * r['final_test_acc']:.2f}% | {100 * r['best_test_acc']:.2f}% | "
+                    f"{r['lr_min']:.4g} | {r['lr_max']:.4g} | {r['seconds_per_epoch']:.2f} | "
+                    f"{r['images_per_second']:,.0f} | {mem} |")
     a = summary["final_test_acc"]
     return (f"{summary['device_name']}, {summary['precision']}, torch {summary['torch']}; width {summary['width']:g}, "
             f"{summary['epochs']} epochs, batch {summary['batch_size']}, {summary['train_images']:,} / "
             f"{summary['test_images']:,} images, LRs auto.\n\n" + "\n".join(rows) +
             f"\n\n**Mean {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} over {a['n']} seeds** "
-            f"(range {100 * a['min']:.2f}-{100 * a['max']:.2f}%).\n")
+            f"(+- = standard deviation; range {100 * a['min']:.2f}-{100 * a['max']:.2f}%).\n")
 
 
 def sections(results: Path, assets: Path) -> dict[str, str]:

@@ -34,3 +34,4 @@ def test_proxy_run_writes_json_and_table(class_tree, tmp_path):
     assert summary["final_test_acc"]["mean"] == sum(accs) / 2 and summary["precision"] == "fp32"
     table = (out / "full_size.md").read_text()
     assert "CPU" in table and "| 0 |" in table and "| 1 |" in table and "standard deviation" in table
+    assert "| n/a |" in table  # no GPU memory to report on the CPU

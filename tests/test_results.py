@@ -100,5 +100,5 @@ def test_full_size_section_shows_every_seed_and_the_mean(tmp_path):
     (tmp_path / "results" / "full_size").mkdir(parents=True)
     (tmp_path / "results" / "full_size" / "gpu-x.json").write_text(json.dumps(summary))
     text = sections(tmp_path / "results", tmp_path / "assets")["full-size-gpu-x"]
-    assert text.startswith("GPU X, bf16") and "| 1 | 92.00% | 0.005 | 0.34 |" in text
+    assert text.startswith("GPU X, bf16") and "| 1 | 92.00% | 92.00% | 0.005 | 0.34 |" in text
     assert "**Mean 91.00% +- 1.41 over 2 seeds**" in text
