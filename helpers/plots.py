@@ -256,26 +256,36 @@ def plot_compare_budget(summary: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def row_device(row: dict) -> str:
+    """'<device name> <precision>' of a collected run row (results/lr_rules/*.json)."""
+    return f"{row['device_name']} {row['precision']}"
+
+
 def plot_rules_vs_width(rows: Sequence[dict], path: Path) -> Path:
-    """Final test accuracy and the LRMAX found, against network width, one line per LRMAX rule."""
+    """Final test accuracy and the LRMAX found, against network width: colour = LRMAX rule,
+    line style = device (runs on different devices are not pooled into one mean)."""
     fig, (acc, lr) = plt.subplots(1, 2, figsize=(10, 4))
-    for i, rule in enumerate(sorted({r["rule"] for r in rows})):
-        mine = [r for r in rows if r["rule"] == rule]
-        widths = sorted({r["width"] for r in mine})
-        shift = 1 + 0.04 * (i - 0.5)  # side by side at equal widths
-        for ax, key, scale in ((acc, "final_test_acc", 100), (lr, "lr_max", 1)):
-            v = [[scale * r[key] for r in mine if r["width"] == w] for w in widths]
-            ax.plot(np.array(widths) * shift, [np.mean(x) for x in v], marker="o", color=f"C{i}", label=rule)
-            for w, x in zip(widths, v):
-                ax.scatter([w * shift] * len(x), x, color=f"C{i}", s=10, alpha=0.5)
-    devices = ", ".join(sorted({f"{r['device_name']} {r['precision']}" for r in rows}))
+    rules, devices = sorted({r["rule"] for r in rows}), sorted({row_device(r) for r in rows})
+    for i, rule in enumerate(rules):
+        for j, device in enumerate(devices):
+            mine = [r for r in rows if r["rule"] == rule and row_device(r) == device]
+            if not mine:
+                continue
+            widths = sorted({r["width"] for r in mine})
+            shift = 1 + 0.04 * (i - 0.5)  # side by side at equal widths
+            style = dict(color=f"C{i}", linestyle=("-", "--", ":")[j % 3], marker="os^"[j % 3])
+            for ax, key, scale in ((acc, "final_test_acc", 100), (lr, "lr_max", 1)):
+                v = [[scale * r[key] for r in mine if r["width"] == w] for w in widths]
+                ax.plot(np.array(widths) * shift, [np.mean(x) for x in v], label=f"{rule}, {device}", **style)
+                for w, x in zip(widths, v):
+                    ax.scatter([w * shift] * len(x), x, color=f"C{i}", s=10, alpha=0.5)
     seeds = ", ".join(map(str, sorted({r["seed"] for r in rows})))
     for ax, title in ((acc, "final test accuracy (%), 24 epochs"), (lr, "LRMAX found by the range test")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("network width (1 = the assignment's ResNet-9)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="LRMAX rule")
+        ax.legend(fontsize=7, title="LRMAX rule, device")
     lr.set_yscale("log")
-    fig.suptitle(f"LRMAX rule vs width (line = mean, dots = runs; seeds {seeds}; {devices})", fontsize=10)
+    fig.suptitle(f"LRMAX rule vs width (line = mean, dots = runs; seeds {seeds})", fontsize=10)
     return _save(fig, path)

@@ -116,25 +116,27 @@ def compare_table(summary: dict) -> str:
 
 
 def rules_table(rows: list[dict]) -> str:
-    """Per width and LRMAX rule: runs, LRMAX range, final accuracy; then each width's rules against the noise."""
-    out = ["| width | LRMAX rule | runs (seeds) | LRMAX found | final test accuracy | range |",
-           "|---:|---|---:|---:|---:|---:|"]
+    """Per width, device and LRMAX rule: runs, LRMAX range, final accuracy; then each width's rules
+    against the noise, on one device at a time (runs on different devices are never pooled)."""
+    out = ["| width | device | LRMAX rule | runs (seeds) | LRMAX found | final test accuracy | range |",
+           "|---:|---|---|---:|---:|---:|---:|"]
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(r["width"], r["rule"])].append(r)
-    for (width, rule), rs in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        groups[(r["width"], plots.row_device(r), r["rule"])].append(r)
+    for (width, device, rule), rs in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1], kv[0][2])):
         a = summarize([r["final_test_acc"] for r in rs])
         lrs = [r["lr_max"] for r in rs]
-        out.append(f"| {width:g} | {rule} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
+        out.append(f"| {width:g} | {device} | {rule} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
                    f"{min(lrs):.3g}-{max(lrs):.3g} | {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | "
                    f"{100 * a['min']:.2f}-{100 * a['max']:.2f}% |")
-    out += ["", "| width | first_min - min10 | Welch t | larger than the seed noise? |", "|---:|---:|---:|---|"]
-    for width in sorted({w for w, _ in groups}, reverse=True):
-        a, b = groups.get((width, "first_min")), groups.get((width, "min10"))
+    out += ["", "| width | device | first_min - min10 | Welch t | larger than the seed noise? |",
+            "|---:|---|---:|---:|---|"]
+    for width, device in sorted({(w, d) for w, d, _ in groups}, key=lambda wd: (-wd[0], wd[1])):
+        a, b = groups.get((width, device, "first_min")), groups.get((width, device, "min10"))
         if a and b and len(a) > 1 and len(b) > 1:
             fa, fb = [r["final_test_acc"] for r in a], [r["final_test_acc"] for r in b]
             t = welch_t(fa, fb)
-            out.append(f"| {width:g} | {100 * (summarize(fa)['mean'] - summarize(fb)['mean']):+.2f} points | "
+            out.append(f"| {width:g} | {device} | {100 * (summarize(fa)['mean'] - summarize(fb)['mean']):+.2f} points | "
                        f"{t:.1f} | {'yes' if abs(t) > T_NOISE else 'no'} |")
     return "\n".join(out) + "\n"
 

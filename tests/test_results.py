@@ -70,9 +70,9 @@ def test_a_finished_run_renders_from_its_json_files_alone(class_tree, tmp_path):
 
 
 def test_rules_section_compares_rules_per_width_against_the_noise(tmp_path):
-    def run(width, rule, seed, acc, lr):
+    def run(width, rule, seed, acc, lr, device="CPU"):
         return {"run": f"w{width}-{rule}-s{seed}", "label": "t", "width": width, "rule": rule, "seed": seed,
-                "lr_max": lr, "lr_min": lr / 50, "epochs": 24, "device_name": "CPU", "precision": "fp32",
+                "lr_max": lr, "lr_min": lr / 50, "epochs": 24, "device_name": device, "precision": "fp32",
                 "final_test_acc": acc}
 
     rows = [run(1.0, "first_min", s, a, 0.3) for s, a in enumerate([0.91, 0.915, 0.905])]
@@ -80,13 +80,18 @@ def test_rules_section_compares_rules_per_width_against_the_noise(tmp_path):
     rows += [run(0.5, "first_min", s, a, 1.5) for s, a in enumerate([0.89, 0.88, 0.90])]
     rows += [run(0.5, "min10", s, a, 0.1) for s, a in enumerate([0.895, 0.875, 0.885])]
     rows += [run(0.25, "min10", 0, 0.86, 0.8)]  # one run: in the table, not in the t-test
+    # Another device's runs at width 1/4: their own rows and their own test, never pooled with the CPU's.
+    rows += [run(0.25, "first_min", s, a, 7.0, "GPU") for s, a in enumerate([0.80, 0.81, 0.82])]
+    rows += [run(0.25, "min10", s, a, 0.8, "GPU") for s, a in enumerate([0.85, 0.86, 0.87])]
     (tmp_path / "results" / "lr_rules").mkdir(parents=True)
     (tmp_path / "results" / "lr_rules" / "x.json").write_text(json.dumps({"runs": rows}))
     text = sections(tmp_path / "results", tmp_path / "assets")["lr-rules"]
-    assert "| 1 | first_min | 3 (0, 1, 2) | 0.3-0.3 | 91.00% +- 0.50 | 90.50-91.50% |" in text
-    assert "| 1 | +3.00 points | 7.3 | yes |" in text
-    assert "| 0.5 | +0.50 points | 0.6 | no |" in text
-    assert "| 0.25 | min10 | 1 (0) |" in text and "| 0.25 | +" not in text
+    assert "| 1 | CPU fp32 | first_min | 3 (0, 1, 2) | 0.3-0.3 | 91.00% +- 0.50 | 90.50-91.50% |" in text
+    assert "| 1 | CPU fp32 | +3.00 points | 7.3 | yes |" in text
+    assert "| 0.5 | CPU fp32 | +0.50 points | 0.6 | no |" in text
+    assert "| 0.25 | CPU fp32 | min10 | 1 (0) | 0.8-0.8 | 86.00% +- 0.00 |" in text
+    assert "| 0.25 | GPU fp32 | min10 | 3 (0, 1, 2) | 0.8-0.8 | 86.00% +- 1.00 |" in text
+    assert "| 0.25 | GPU fp32 | -5.00 points | -6.1 | yes |" in text and "| 0.25 | CPU fp32 | -" not in text
     assert (tmp_path / "assets" / "rules_vs_width.png").is_file()
 
 
