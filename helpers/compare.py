@@ -11,7 +11,7 @@ t statistic of each pair of arms at the same budget) and the two figures.
 The LRs of every arm come from the same range test, read as a practitioner would:
 
 * ``one_cycle`` (the assignment's, ends at LRMIN) and ``one_cycle_annealed`` (D. Page's, ends
-  at 0): LRMAX by ``--lr-max-rule`` (default ``first_min``), LRMIN by ``smith``; the peak sits
+  at 0): LRMAX by ``--lr-max-rule`` (default ``first_min_capped``), LRMIN by ``smith``; the peak sits
   at the same fraction of the budget as epoch 5 of 24;
 * ``step``: one constant LR dropped 10x at 50% and 75% of the budget. The constant is the
   range test's ``min10`` (the loss minimum's LR / 10): fast.ai's reading of the test for a

@@ -28,7 +28,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 AUGMENT_CHOICES = ("batched", "albumentations")
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 # The rules that read the LR range test (helpers.lr_finder implements them).
-LR_MAX_RULES = ("first_min", "min10", "steepest", "valley")
+LR_MAX_RULES = ("first_min_capped", "first_min", "min10", "steepest", "valley")
 LR_MIN_RULES = ("smith", "max/8")
 # one_cycle: the assignment's (ends at LRMIN); one_cycle_annealed: D. Page's (ends at 0);
 # step: a constant LR (--lr-max) dropped 10x at 50% and 75% of the epochs.
@@ -64,7 +64,7 @@ class TrainConfig:
     lr_find_iters: int = 120        # LR range test length (~5% of a 24-epoch run at batch 512)
     lr_find_start: float = 1e-4
     lr_find_end: float = 100.0      # far enough to see the loss blow up at batch 512
-    lr_max_rule: str = "first_min"  # see helpers.lr_finder for the rules and why
+    lr_max_rule: str = "first_min_capped"  # see helpers.lr_finder for the rules and why
     lr_min_rule: str = "smith"
     report: bool = True             # render figures at the end
     progress: bool = True           # tqdm bars

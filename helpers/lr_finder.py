@@ -10,8 +10,9 @@ would carry a NaN on to the end) and the rules below.
 
 Rules (each maps the recorded curve to an LR; all are recorded in the JSON):
 
-* ``first_min`` (default for LRMAX): where the smoothed loss first stops falling, the
-  first valley of the curve (Smith's reading of the test). See :func:`suggest_first_min`.
+* ``first_min_capped`` (default for LRMAX): ``first_min``, never above ``LR_MAX_CAP`` (1.0).
+* ``first_min``: where the smoothed loss first stops falling, the first valley of the
+  curve (Smith's reading of the test). See :func:`suggest_first_min`.
 * ``min10``: the LR of the minimum smoothed loss, divided by 10.
 * ``steepest``: the LR of the steepest descent of loss vs log(LR)
   (torch-lr-finder's suggestion; the seed submission's choice).
@@ -26,6 +27,8 @@ Why these defaults: the README's range tests across network widths (1 to 1/8). T
 network's curve has two valleys, and which is deeper changes with the width, so rules that
 read the lowest point (``min10``) or the slope (``steepest``, ``valley``) move by 10-20x
 between widths; at full width ``min10`` reads 0.034, a tenth of the published peak (0.4).
+The first valley holds at widths 1 and 1/2 (0.24-1.5); at 1/8 and 1/4 the curve often has
+none before ~7, where 24-epoch runs collapse, hence the cap.
 With no annihilation the run *ends* at LRMIN, so a low LRMIN (where learning begins) beats a
 fixed fraction of LRMAX.
 """
@@ -79,6 +82,18 @@ def _trim(lrs: np.ndarray, losses: np.ndarray, skip_start: int = 5) -> tuple[np.
 def suggest_steepest(lrs: np.ndarray, losses: np.ndarray) -> float:
     lrs, losses = _trim(lrs, losses)
     return float(lrs[int(np.argmin(np.gradient(losses, np.log(lrs))))])
+
+
+# The capped rule's ceiling. The range test sees 120 steps from a random start; a 24-epoch
+# cycle must stay stable for hundreds. At widths 1/8 and 1/4 the curve has no first valley
+# below ~7 and first_min reads 7-10, where our 24-epoch CPU runs collapse (README, "Which LR
+# rule"); at widths 1 and 1/2 it reads 0.24-1.5 and nothing above 1 trained better there.
+LR_MAX_CAP = 1.0
+
+
+def suggest_first_min_capped(lrs: np.ndarray, losses: np.ndarray, cap: float = LR_MAX_CAP) -> float:
+    """``first_min``, but never above ``cap`` (the default rule: see LR_MAX_CAP for why)."""
+    return min(suggest_first_min(lrs, losses), cap)
 
 
 def suggest_min10(lrs: np.ndarray, losses: np.ndarray) -> float:
@@ -135,7 +150,7 @@ def suggest_smith_min(lrs: np.ndarray, losses: np.ndarray, fraction: float = 0.1
 
 
 MAX_RULES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "first_min": suggest_first_min, "min10": suggest_min10, "steepest": suggest_steepest,
+    "first_min_capped": suggest_first_min_capped, "first_min": suggest_first_min, "min10": suggest_min10, "steepest": suggest_steepest,
     "valley": suggest_valley}
 
 
@@ -163,7 +178,7 @@ class RangeTestResult:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def suggest(lrs: list[float], losses: list[float], lr_max_rule: str = "first_min",
+def suggest(lrs: list[float], losses: list[float], lr_max_rule: str = "first_min_capped",
             lr_min_rule: str = "smith") -> tuple[float, float, dict[str, float]]:
     """(lr_max, lr_min, every rule's value) from a recorded curve."""
     a, b = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)

@@ -17,13 +17,14 @@ from typing import Callable
 import numpy as np
 
 from . import plots
-from .config import CIFAR10_CLASSES
+from .config import CIFAR10_CLASSES, LR_MAX_RULES, TrainConfig
 from .lr_finder import RangeTestResult, suggest
 from .report import results_table, run_label
 from .stats import summarize, welch_t
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = ("first_min", "min10", "steepest", "valley", "smith_min")
+DEFAULT_RULE = TrainConfig.lr_max_rule
+RULES = (*LR_MAX_RULES, "smith_min")
 
 
 def load_range_tests(folder: Path) -> list[dict]:
@@ -55,7 +56,7 @@ def range_test_table(tests: list[dict]) -> str:
 
 
 def plot_range_tests(tests: list[dict], path: Path) -> Path:
-    """Smoothed loss vs LR, one panel per width (every seed), the first_min LR marked."""
+    """Smoothed loss vs LR, one panel per width (every seed), the default rule's LR marked."""
     import matplotlib.pyplot as plt
 
     widths = sorted({r["width"] for r in tests}, reverse=True)
@@ -63,11 +64,11 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
     for ax, width in zip(axes[0], widths):
         for r in (r for r in tests if r["width"] == width):
             line, = ax.plot(r["lrs"], r["losses"], lw=1.2, label=f"seed {r['seed']}")
-            ax.axvline(r["suggestions"]["first_min"], color=line.get_color(), ls="--", lw=1)
+            ax.axvline(r["suggestions"][DEFAULT_RULE], color=line.get_color(), ls="--", lw=1)
         ax.set_xscale("log")
         ax.set_ylim(1.7, 2.5)
         ax.set_title(f"width {width:g}")
-        ax.set_xlabel("learning rate (dashed: first_min)")
+        ax.set_xlabel(f"learning rate (dashed: {DEFAULT_RULE})")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("smoothed training loss")
@@ -116,8 +117,8 @@ def compare_table(summary: dict) -> str:
 
 
 def rules_table(rows: list[dict]) -> str:
-    """Per width, device and LRMAX rule: runs, LRMAX range, final accuracy; then each width's rules
-    against the noise, on one device at a time (runs on different devices are never pooled)."""
+    """Per width, device and LRMAX rule: runs, LRMAX range, final accuracy; then every pair of rules
+    with 2+ runs against the noise, within one width and device (devices are never pooled)."""
     out = ["| width | device | LRMAX rule | runs (seeds) | LRMAX found | final test accuracy | range |",
            "|---:|---|---|---:|---:|---:|---:|"]
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -129,15 +130,20 @@ def rules_table(rows: list[dict]) -> str:
         out.append(f"| {width:g} | {device} | {rule} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
                    f"{min(lrs):.3g}-{max(lrs):.3g} | {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | "
                    f"{100 * a['min']:.2f}-{100 * a['max']:.2f}% |")
-    out += ["", "| width | device | first_min - min10 | Welch t | larger than the seed noise? |",
-            "|---:|---|---:|---:|---|"]
+    out += ["", "| width | device | rules | difference | Welch t | larger than the seed noise? |",
+            "|---:|---|---|---:|---:|---|"]
+    order = {rule: i for i, rule in enumerate(LR_MAX_RULES)}
     for width, device in sorted({(w, d) for w, d, _ in groups}, key=lambda wd: (-wd[0], wd[1])):
-        a, b = groups.get((width, device, "first_min")), groups.get((width, device, "min10"))
-        if a and b and len(a) > 1 and len(b) > 1:
-            fa, fb = [r["final_test_acc"] for r in a], [r["final_test_acc"] for r in b]
-            t = welch_t(fa, fb)
-            out.append(f"| {width:g} | {device} | {100 * (summarize(fa)['mean'] - summarize(fb)['mean']):+.2f} points | "
-                       f"{t:.1f} | {'yes' if abs(t) > T_NOISE else 'no'} |")
+        here = sorted((rule for w, d, rule in groups if (w, d) == (width, device) and len(groups[(w, d, rule)]) > 1),
+                      key=lambda rule: order.get(rule, len(order)))
+        for i, a in enumerate(here):
+            for b in here[i + 1:]:
+                fa = [r["final_test_acc"] for r in groups[(width, device, a)]]
+                fb = [r["final_test_acc"] for r in groups[(width, device, b)]]
+                t = welch_t(fa, fb)
+                out.append(f"| {width:g} | {device} | {a} - {b} | "
+                           f"{100 * (summarize(fa)['mean'] - summarize(fb)['mean']):+.2f} points | "
+                           f"{t:.1f} | {'yes' if abs(t) > T_NOISE else 'no'} |")
     return "\n".join(out) + "\n"
 
 

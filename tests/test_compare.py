@@ -60,7 +60,7 @@ def test_compare_command(class_tree, tmp_path, capsys):
     by = {(r["arm"], r["seed"]): r for r in summary["runs"]}
     lr_find = json.loads((out / "lr_find-s0.json").read_text())["suggestions"]
     assert by[("step-3ep", 0)]["lr_max"] == pytest.approx(lr_find["min10"])
-    assert by[("one_cycle-3ep", 0)]["lr_max"] == pytest.approx(lr_find["first_min"])
+    assert by[("one_cycle-3ep", 0)]["lr_max"] == pytest.approx(lr_find["first_min_capped"])
     cfg = json.loads((out / "step-3ep-s1" / "config.json").read_text())
     assert cfg["schedule"] == "step" and cfg["seed"] == 1 and cfg["epochs"] == 3
     for png in ("compare_curves.png", "compare_budget.png"):

@@ -8,8 +8,8 @@ from helpers.cli import main
 from helpers.config import TrainConfig
 from helpers.data import Split
 from helpers.loaders import BatchedTrainLoader
-from helpers.lr_finder import (range_test, suggest, suggest_first_min, suggest_min10, suggest_smith_min, suggest_steepest,
-                               suggest_valley)
+from helpers.lr_finder import (LR_MAX_CAP, range_test, suggest, suggest_first_min, suggest_first_min_capped,
+                               suggest_min10, suggest_smith_min, suggest_steepest, suggest_valley)
 from helpers.model import ResNet9
 from helpers.train import Precision, make_optimizer
 
@@ -52,7 +52,8 @@ def test_suggestions_inside_range_and_consistent_with_curve(split):
     i_min = int(np.argmin(losses[5:])) + 5
     assert r.suggestions["min10"] == pytest.approx(lrs[i_min] / 10)
     assert r.lr_min < r.lr_max
-    assert r.lr_max == r.suggestions["first_min"] and r.rule.startswith("lr_max=first_min")
+    assert r.lr_max == r.suggestions["first_min_capped"] == min(r.suggestions["first_min"], 1.0)
+    assert r.rule.startswith("lr_max=first_min_capped")
 
 
 def test_rules_on_a_known_curve():
@@ -117,3 +118,17 @@ def test_first_min_takes_the_first_valley_not_the_deepest():
     assert suggest_min10(lrs, first + second) == pytest.approx(0.8, rel=0.2)  # min/10 reads the deeper one
     shallow = 2.3 - 0.1 * np.exp(-((x + 0.5) / 0.5) ** 2) - 0.5 * np.exp(-((x - 0.9) / 0.3) ** 2)
     assert suggest_first_min(lrs, shallow) == pytest.approx(8, rel=0.2)
+
+
+def test_the_default_rule_caps_the_first_valley():
+    """first_min_capped = first_min below LR_MAX_CAP, the cap above it (narrow networks' curves
+    fall until ~7, where a 24-epoch cycle collapses)."""
+    lrs = np.logspace(-4, 2, 121)
+    x = np.log10(lrs)
+    low = 2.3 - 0.5 * np.exp(-((x + 0.5) / 0.5) ** 2)   # one valley near 0.3
+    high = 2.3 - 0.5 * np.exp(-((x - 0.9) / 0.5) ** 2)  # one valley near 8
+    assert suggest_first_min_capped(lrs, low) == suggest_first_min(lrs, low) == pytest.approx(0.3, rel=0.15)
+    assert suggest_first_min(lrs, high) == pytest.approx(8, rel=0.2)
+    assert suggest_first_min_capped(lrs, high) == LR_MAX_CAP == 1.0
+    lr_max, lr_min, values = suggest(list(lrs), list(high))  # the default rule
+    assert lr_max == values["first_min_capped"] == 1.0 and lr_min < lr_max

@@ -87,11 +87,19 @@ def test_rules_section_compares_rules_per_width_against_the_noise(tmp_path):
     (tmp_path / "results" / "lr_rules" / "x.json").write_text(json.dumps({"runs": rows}))
     text = sections(tmp_path / "results", tmp_path / "assets")["lr-rules"]
     assert "| 1 | CPU fp32 | first_min | 3 (0, 1, 2) | 0.3-0.3 | 91.00% +- 0.50 | 90.50-91.50% |" in text
-    assert "| 1 | CPU fp32 | +3.00 points | 7.3 | yes |" in text
-    assert "| 0.5 | CPU fp32 | +0.50 points | 0.6 | no |" in text
+    assert "| 1 | CPU fp32 | first_min - min10 | +3.00 points | 7.3 | yes |" in text
+    assert "| 0.5 | CPU fp32 | first_min - min10 | +0.50 points | 0.6 | no |" in text
     assert "| 0.25 | CPU fp32 | min10 | 1 (0) | 0.8-0.8 | 86.00% +- 0.00 |" in text
     assert "| 0.25 | GPU fp32 | min10 | 3 (0, 1, 2) | 0.8-0.8 | 86.00% +- 1.00 |" in text
-    assert "| 0.25 | GPU fp32 | -5.00 points | -6.1 | yes |" in text and "| 0.25 | CPU fp32 | -" not in text
+    assert "| 0.25 | GPU fp32 | first_min - min10 | -5.00 points | -6.1 | yes |" in text
+    assert "| 0.25 | CPU fp32 | first_min" not in text
+    # Three rules at one width: every pair is tested, the default rule first.
+    rows += [run(0.125, rule, s, a, 1.0) for rule in ("min10", "first_min", "first_min_capped")
+             for s, a in enumerate([0.80, 0.81, 0.82])]
+    (tmp_path / "results" / "lr_rules" / "x.json").write_text(json.dumps({"runs": rows}))
+    text = sections(tmp_path / "results", tmp_path / "assets")["lr-rules"]
+    for pair in ("first_min_capped - first_min", "first_min_capped - min10", "first_min - min10"):
+        assert f"| 0.125 | CPU fp32 | {pair} | +0.00 points |" in text
     assert (tmp_path / "assets" / "rules_vs_width.png").is_file()
 
 
