@@ -55,7 +55,8 @@ for stage in "${stages[@]}"; do
         cp runs/notebook/*.json runs/notebook/*.png /tmp/ev/notebook/ 2>/dev/null ;;
     rules)
       for w in ${RULE_WIDTHS:-1 0.5 0.25 0.125}; do
-        rules="min10 first_min"; [ "$w" = 1 ] && rules=min10  # width 1 first_min: the full stage
+        # width 1: the full stage ran the default (its cap of 1.0 does not bind there: 0.24-0.38)
+        rules="first_min_capped first_min min10"; [ "$w" = 1 ] && rules=min10
         for rule in $rules; do for s in 0 1 2; do
           train /tmp/ev/rules/w$w-$rule-s$s --width $w --seed $s --lr-max-rule $rule
         done; done
