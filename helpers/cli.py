@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .config import AUGMENT_CHOICES, DEVICE_CHOICES, SCHEDULES, TrainConfig
+from .config import AUGMENT_CHOICES, DEVICE_CHOICES, LR_MAX_RULES, SCHEDULES, TrainConfig
 from .errors import Interrupted, UserError
 
 D = TrainConfig()
@@ -47,7 +47,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-find-iters", type=int, default=D.lr_find_iters, help="range test length in batches")
     p.add_argument("--lr-find-start", type=float, default=D.lr_find_start, help="range test's first LR")
     p.add_argument("--lr-find-end", type=float, default=D.lr_find_end, help="range test's last LR")
-    p.add_argument("--lr-max-rule", default=D.lr_max_rule, help="first_min_capped (default), first_min, min10, steepest or valley")
+    p.add_argument("--lr-max-rule", default=D.lr_max_rule, help=f"one of {', '.join(LR_MAX_RULES)} (default {D.lr_max_rule})")
     p.add_argument("--lr-min-rule", default=D.lr_min_rule, help="smith (default) or max/8")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 

@@ -150,8 +150,8 @@ def suggest_smith_min(lrs: np.ndarray, losses: np.ndarray, fraction: float = 0.1
 
 
 MAX_RULES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "first_min_capped": suggest_first_min_capped, "first_min": suggest_first_min, "min10": suggest_min10, "steepest": suggest_steepest,
-    "valley": suggest_valley}
+    "first_min_capped": suggest_first_min_capped, "first_min": suggest_first_min, "min10": suggest_min10,
+    "steepest": suggest_steepest, "valley": suggest_valley}
 
 
 @dataclass

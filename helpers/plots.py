@@ -267,12 +267,12 @@ def plot_rules_vs_width(rows: Sequence[dict], path: Path) -> Path:
     fig, (acc, lr) = plt.subplots(1, 2, figsize=(10, 4))
     rules, devices = sorted({r["rule"] for r in rows}), sorted({row_device(r) for r in rows})
     for i, rule in enumerate(rules):
+        shift = 1 + 0.04 * (i - 0.5)  # rules side by side at equal widths
         for j, device in enumerate(devices):
             mine = [r for r in rows if r["rule"] == rule and row_device(r) == device]
             if not mine:
                 continue
             widths = sorted({r["width"] for r in mine})
-            shift = 1 + 0.04 * (i - 0.5)  # side by side at equal widths
             style = dict(color=f"C{i}", linestyle=("-", "--", ":")[j % 3], marker="os^"[j % 3])
             for ax, key, scale in ((acc, "final_test_acc", 100), (lr, "lr_max", 1)):
                 v = [[scale * r[key] for r in mine if r["width"] == w] for w in widths]

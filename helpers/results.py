@@ -8,6 +8,7 @@ in the README always has its file under ``results/``.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -121,29 +122,30 @@ def rules_table(rows: list[dict]) -> str:
     with 2+ runs against the noise, within one width and device (devices are never pooled)."""
     out = ["| width | device | LRMAX rule | runs (seeds) | LRMAX found | final test accuracy | range |",
            "|---:|---|---|---:|---:|---:|---:|"]
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    order = {rule: i for i, rule in enumerate(LR_MAX_RULES)}
+    groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        groups[(r["width"], plots.row_device(r), r["rule"])].append(r)
-    for (width, device, rule), rs in sorted(groups.items(), key=lambda kv: (-kv[0][0], kv[0][1], kv[0][2])):
-        a = summarize([r["final_test_acc"] for r in rs])
-        lrs = [r["lr_max"] for r in rs]
-        out.append(f"| {width:g} | {device} | {rule} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
-                   f"{min(lrs):.3g}-{max(lrs):.3g} | {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | "
-                   f"{100 * a['min']:.2f}-{100 * a['max']:.2f}% |")
+        groups[(r["width"], plots.row_device(r))][r["rule"]].append(r)
+    keys = sorted(groups, key=lambda wd: (-wd[0], wd[1]))
+    for width, device in keys:
+        for rule, rs in sorted(groups[(width, device)].items()):
+            a = summarize([r["final_test_acc"] for r in rs])
+            lrs = [r["lr_max"] for r in rs]
+            out.append(f"| {width:g} | {device} | {rule} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
+                       f"{min(lrs):.3g}-{max(lrs):.3g} | {100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | "
+                       f"{100 * a['min']:.2f}-{100 * a['max']:.2f}% |")
     out += ["", "| width | device | rules | difference | Welch t | larger than the seed noise? |",
             "|---:|---|---|---:|---:|---|"]
-    order = {rule: i for i, rule in enumerate(LR_MAX_RULES)}
-    for width, device in sorted({(w, d) for w, d, _ in groups}, key=lambda wd: (-wd[0], wd[1])):
-        here = sorted((rule for w, d, rule in groups if (w, d) == (width, device) and len(groups[(w, d, rule)]) > 1),
-                      key=lambda rule: order.get(rule, len(order)))
-        for i, a in enumerate(here):
-            for b in here[i + 1:]:
-                fa = [r["final_test_acc"] for r in groups[(width, device, a)]]
-                fb = [r["final_test_acc"] for r in groups[(width, device, b)]]
-                t = welch_t(fa, fb)
-                out.append(f"| {width:g} | {device} | {a} - {b} | "
-                           f"{100 * (summarize(fa)['mean'] - summarize(fb)['mean']):+.2f} points | "
-                           f"{t:.1f} | {'yes' if abs(t) > T_NOISE else 'no'} |")
+    for width, device in keys:
+        by_rule = groups[(width, device)]
+        here = sorted((rule for rule, rs in by_rule.items() if len(rs) > 1), key=lambda rule: order.get(rule, len(order)))
+        for a, b in itertools.combinations(here, 2):
+            fa = [r["final_test_acc"] for r in by_rule[a]]
+            fb = [r["final_test_acc"] for r in by_rule[b]]
+            t = welch_t(fa, fb)
+            out.append(f"| {width:g} | {device} | {a} - {b} | "
+                       f"{100 * (summarize(fa)['mean'] - summarize(fb)['mean']):+.2f} points | "
+                       f"{t:.1f} | {'yes' if abs(t) > T_NOISE else 'no'} |")
     return "\n".join(out) + "\n"
 
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from helpers.cli import main
-from helpers.config import TrainConfig
+from helpers.config import LR_MAX_RULES, TrainConfig
 from helpers.data import Split
 from helpers.loaders import BatchedTrainLoader
-from helpers.lr_finder import (LR_MAX_CAP, range_test, suggest, suggest_first_min, suggest_first_min_capped,
+from helpers.lr_finder import (LR_MAX_CAP, MAX_RULES, range_test, suggest, suggest_first_min, suggest_first_min_capped,
                                suggest_min10, suggest_smith_min, suggest_steepest, suggest_valley)
 from helpers.model import ResNet9
 from helpers.train import Precision, make_optimizer
@@ -132,3 +132,8 @@ def test_the_default_rule_caps_the_first_valley():
     assert suggest_first_min_capped(lrs, high) == LR_MAX_CAP == 1.0
     lr_max, lr_min, values = suggest(list(lrs), list(high))  # the default rule
     assert lr_max == values["first_min_capped"] == 1.0 and lr_min < lr_max
+
+
+def test_the_config_names_every_rule_the_finder_implements():
+    """config.LR_MAX_RULES (what --lr-max-rule accepts) and lr_finder.MAX_RULES must not drift apart."""
+    assert tuple(MAX_RULES) == LR_MAX_RULES
