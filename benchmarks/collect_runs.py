@@ -1,4 +1,4 @@
-"""Collect finished run folders into one small JSON of (width, LR rule, seed, LRs, final accuracy).
+"""Collect finished run folders into one small JSON of (arm, width, LR rule, seed, LRs, final accuracy).
 
     python benchmarks/collect_runs.py --label "H100 call 1" RUN_DIR... --out results/lr_rules/h100.json
 
@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 
 def row(run_dir: Path, label: str) -> dict:
     cfg = json.loads((run_dir / "config.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
-    return {"run": run_dir.name, "label": label, "width": cfg["width"], "rule": cfg["lr_max_rule"],
+    # the arm: a ladder queue's folder is named <arm>-w<width>-s<seed>; else the run's own record
+    m = re.fullmatch(r"(.+)-w[\d.]+-s\d+", run_dir.name)
+    arm = m.group(1) if m else cfg.get("arm", cfg["lr_max_rule"])
+    return {"run": run_dir.name, "label": label, "arm": arm, "width": cfg["width"], "rule": cfg["lr_max_rule"],
             "seed": cfg["seed"], "lr_max": cfg["lr_max"], "lr_min": cfg["lr_min"], "epochs": cfg["epochs"],
             "device_name": cfg["resolved"]["device_name"], "precision": cfg["resolved"]["precision"],
-            "final_test_acc": history["final_test_acc"]}
+            "block_order": cfg.get("block_order", "assignment"), "final_test_acc": history["final_test_acc"]}
+
+
+def _finished(run_dir: Path) -> bool:
+    """A run folder whose history has its final accuracy (an interrupted one has epochs only)."""
+    path = run_dir / "history.json"
+    return path.is_file() and "final_test_acc" in json.loads(path.read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     rows = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
-    rows += [row(d, args.label) for d in args.runs if (d / "history.json").is_file()]
+    rows += [row(d, args.label) for d in args.runs if _finished(d)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": rows}, indent=1))
     print(f"{len(rows)} runs in {args.out}")

@@ -11,6 +11,13 @@
 #   rules     24-epoch runs, LRMAX rule min10 against first_min, 3 seeds, widths 1 (min10 only:
 #             first_min is the `full` stage), 1/2, 1/4, 1/8; RULE_WIDTHS="0.25 0.125" picks widths
 #   compare   `helpers compare` at full width (the default arms, seeds 0 1 2)
+#   ladder    the 91%-vs-94% ladder at full width (benchmarks/ladder.sh): our default, Page's block
+#             order, his LR, the reference in both block orders; seeds 0-4, a seed of every arm
+#             before the next seed, so a cut-off call still leaves balanced arms
+#   jpeg      the copy re-encoded at JPEG quality 30, 50 and 95 (benchmarks/jpeg_levels.py), and
+#             the default trained on each, full width, seeds 0-2
+# A later call with the same stage continues it: finished runs are skipped (the folders are
+# on the machine only while it stays warm).
 # Runs that would start after the budget (default 540 s from the start) are skipped and said so.
 set -uo pipefail
 budget=540
@@ -63,6 +70,17 @@ for stage in "${stages[@]}"; do
       done ;;
     compare)
       timeout "$(left)" python3 -m helpers compare --data-dir $DATA --width 1 --out /tmp/ev/compare --no-progress ;;
+    ladder)
+      specs=(); for s in 0 1 2 3 4; do for arm in ours ref ours-page-order ref-assignment-order ours-page-lr0.4; do
+        specs+=("$arm:1:$s"); done; done
+      DEVICE=cuda timeout "$(left)" bash benchmarks/ladder.sh $DATA /tmp/ev/ladder "${specs[@]}" |
+        grep -E "final test|error|done" ;;
+    jpeg)
+      timeout "$(left)" python3 benchmarks/jpeg_levels.py --data-dir $DATA --out /tmp/jpeg --qualities 30 50 95 \
+        --json /tmp/ev/jpeg/jpeg_psnr.json
+      specs=(); for s in 0 1 2; do for q in 30 50 95; do specs+=("q$q:1:$s"); done; done
+      DEVICE=cuda JPEG_DIR=/tmp/jpeg timeout "$(left)" bash benchmarks/ladder.sh $DATA /tmp/ev/jpeg "${specs[@]}" |
+        grep -E "final test|error|done" ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac
   pack "$stage"

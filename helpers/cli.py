@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .config import AUGMENT_CHOICES, DEVICE_CHOICES, LR_MAX_RULES, SCHEDULES, TrainConfig
+from .config import AUGMENT_CHOICES, BLOCK_ORDERS, DEVICE_CHOICES, PRECISIONS, LR_MAX_RULES, SCHEDULES, TrainConfig
 from .errors import Interrupted, UserError
 
 D = TrainConfig()
@@ -39,8 +39,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="fail instead of downloading when --data-dir holds no CIFAR-10")
     p.add_argument("--batch-size", type=int, default=D.batch_size)
     p.add_argument("--width", type=float, default=D.width, help="channel multiplier; 0.125 = CPU proxy")
+    p.add_argument("--block-order", default=D.block_order,
+                   help=f"one of {', '.join(BLOCK_ORDERS)}: where the pooling blocks pool (default: %(default)s)")
     p.add_argument("--seed", type=int, default=D.seed)
     p.add_argument("--device", default=D.device, help=f"one of {', '.join(DEVICE_CHOICES)}")
+    p.add_argument("--precision", default=D.precision,
+                   help=f"one of {', '.join(PRECISIONS)}: auto = bf16 on GPUs with it in hardware (A100, L4, H100), "
+                        "fp16 with a GradScaler on other GPUs (T4), fp32 on the CPU; fp16 on any GPU runs a T4's "
+                        "numerics (default: %(default)s)")
     p.add_argument("--augment", default=D.augment, help=f"one of {', '.join(AUGMENT_CHOICES)}")
     p.add_argument("--limit-train", type=int, default=0, help="use a random subset of N training images")
     p.add_argument("--limit-test", type=int, default=0, help="use a random subset of N test images")

@@ -26,7 +26,12 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 AUGMENT_CHOICES = ("batched", "albumentations")
+# Where the pooling blocks pool: the assignment's conv -> pool -> BN -> ReLU, or D. Page's
+# conv -> BN -> ReLU -> pool (helpers.model.conv_bn).
+BLOCK_ORDERS = ("assignment", "page")
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+# auto: bf16 on GPUs with it in hardware, fp16 + GradScaler on other GPUs, fp32 elsewhere.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The rules that read the LR range test (helpers.lr_finder implements them).
 LR_MAX_RULES = ("first_min_capped", "first_min", "min10", "steepest", "valley")
 LR_MIN_RULES = ("smith", "max/8")
@@ -53,10 +58,12 @@ class TrainConfig:
     weight_decay: float = 5e-4
     logit_scale: float = 0.125      # Page's "Mul(0.125)" before the softmax
     width: float = 1.0              # channel multiplier; 1/8 and 1/4 are CPU proxies
+    block_order: str = "assignment"  # see BLOCK_ORDERS
     augment: str = "batched"
     seed: int = 0
     device: str = "auto"
-    amp: bool = True                # mixed precision (CUDA only)
+    amp: bool = True                # False (--no-amp): fp32, whatever `precision` says
+    precision: str = "auto"         # see PRECISIONS; helpers.train.Precision.for_device
     compile: bool = False           # torch.compile (optional)
     num_workers: int = 2            # DataLoader workers (albumentations path)
     limit_train: int = 0            # >0: a seeded random subset of N training images (quick runs)
@@ -113,7 +120,12 @@ class TrainConfig:
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 0, name.replace("_", "-"), "an integer >= 0", v)
         need(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
+        need(self.block_order in BLOCK_ORDERS, "block-order", f"one of {', '.join(BLOCK_ORDERS)}",
+             self.block_order)
         need(self.augment in AUGMENT_CHOICES, "augment", f"one of {', '.join(AUGMENT_CHOICES)}", self.augment)
+        need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}", self.precision)
+        if not self.amp and self.precision not in ("auto", "fp32"):
+            raise UserError(f"--no-amp (fp32) contradicts --precision {self.precision}; drop one of them")
         if self.device not in DEVICE_CHOICES:
             raise UserError(f"unknown --device {self.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
         need(self.lr_max_rule in LR_MAX_RULES, "lr-max-rule", f"one of {', '.join(LR_MAX_RULES)}",

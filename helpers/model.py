@@ -26,12 +26,16 @@ from .config import TrainConfig
 MEMORY_FORMAT = torch.channels_last
 
 
-def conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
-    """conv3x3 (s1, p1) [-> MaxPool2d(2)] -> BN -> ReLU, as the assignment orders them."""
+def conv_bn(c_in: int, c_out: int, pool: bool = False, order: str = "assignment") -> nn.Sequential:
+    """conv3x3 (s1, p1) [-> MaxPool2d(2)] -> BN -> ReLU, as the assignment orders them;
+    ``order="page"``: conv -> BN -> ReLU [-> MaxPool2d(2)], as D. Page's dawn.py does (the
+    same parameters; BN then normalises the 2x larger map before the pool)."""
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
-    if pool:
+    if pool and order == "assignment":
         layers.append(nn.MaxPool2d(2))
     layers += [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    if pool and order == "page":
+        layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 
 
@@ -56,19 +60,22 @@ class ResNet9(nn.Module):
 
     ``width`` scales every channel count (1.0 = the assignment's 6,573,120
     parameters); narrow copies are CPU proxies of the same network.
+    ``block_order`` places the pools of the pooling blocks: "assignment" (conv -> pool -> BN ->
+    ReLU, the default) or "page" (conv -> BN -> ReLU -> pool, D. Page's order).
     ``logit_scale`` multiplies the logits (0.125 in the published recipe); it
     is a constant, not a parameter, so the parameter count is unchanged.
     """
 
-    def __init__(self, num_classes: int = 10, width: float = 1.0, logit_scale: float = 0.125) -> None:
+    def __init__(self, num_classes: int = 10, width: float = 1.0, logit_scale: float = 0.125,
+                 block_order: str = "assignment") -> None:
         super().__init__()
         c0, c1, c2, c3 = channels(width)
         self.width = width
         self.logit_scale = logit_scale
         self.prep = conv_bn(3, c0)
-        self.layer1 = nn.Sequential(conv_bn(c0, c1, pool=True), Residual(c1))
-        self.layer2 = conv_bn(c1, c2, pool=True)
-        self.layer3 = nn.Sequential(conv_bn(c2, c3, pool=True), Residual(c3))
+        self.layer1 = nn.Sequential(conv_bn(c0, c1, pool=True, order=block_order), Residual(c1))
+        self.layer2 = conv_bn(c1, c2, pool=True, order=block_order)
+        self.layer3 = nn.Sequential(conv_bn(c2, c3, pool=True, order=block_order), Residual(c3))
         self.pool = nn.MaxPool2d(4)
         self.fc = nn.Linear(c3, num_classes, bias=False)
 
@@ -94,7 +101,7 @@ def seed_everything(seed: int) -> None:
 def build_model(cfg: TrainConfig, device: torch.device) -> ResNet9:
     """The run's network with its seeded initial weights, on ``device`` in MEMORY_FORMAT."""
     seed_everything(cfg.seed)
-    model = ResNet9(width=cfg.width, logit_scale=cfg.logit_scale).to(device)
+    model = ResNet9(width=cfg.width, logit_scale=cfg.logit_scale, block_order=cfg.block_order).to(device)
     return model.to(memory_format=MEMORY_FORMAT)
 
 

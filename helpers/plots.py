@@ -289,3 +289,56 @@ def plot_rules_vs_width(rows: Sequence[dict], path: Path) -> Path:
     lr.set_yscale("log")
     fig.suptitle(f"LRMAX rule vs width (line = mean, dots = runs; seeds {seeds})", fontsize=10)
     return _save(fig, path)
+
+
+def plot_ladder(rows: Sequence[dict], arms: dict[str, str], path: Path) -> Path:
+    """Final test accuracy of each ladder arm (dots = seeds, bar = mean), one panel per width and device."""
+    keys = sorted({(r["width"], row_device(r)) for r in rows if r["arm"] in arms}, key=lambda k: (-k[0], k[1]))
+    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 1.2 + 0.45 * len(arms) * len(keys)), squeeze=False)
+    for ax, (width, device) in zip(axes[:, 0], keys):
+        names = [a for a in arms if any(r["arm"] == a and r["width"] == width and row_device(r) == device for r in rows)]
+        for i, arm in enumerate(names):
+            acc = [100 * r["final_test_acc"] for r in rows
+                   if r["arm"] == arm and r["width"] == width and row_device(r) == device]
+            ax.scatter(acc, [i] * len(acc), color=f"C{i}", s=18, alpha=0.7)
+            ax.plot([np.mean(acc)] * 2, [i - 0.3, i + 0.3], color=f"C{i}", lw=2.5)
+        ax.set_yticks(range(len(names)), [arms[a] for a in names], fontsize=7)
+        ax.invert_yaxis()
+        ax.grid(alpha=0.3, axis="x")
+        ax.set_title(f"width {width:g}, {device}", fontsize=9)
+    axes[-1, 0].set_xlabel("final test accuracy (%), 24 epochs, batch 512, the JPEG copy")
+    fig.suptitle("Our default against an independent reference of Page's recipe (dots = seeds, bar = mean)",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_jpeg(levels: dict, rows: Sequence[dict], path: Path) -> Path:
+    """The default's final accuracy against each JPEG level's PSNR relative to the copy; the copy's
+    own runs as a band (mean +- sd). One colour per width and device."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    keys = sorted({(r["width"], row_device(r)) for r in rows if r["arm"].startswith("q")}, key=lambda k: (-k[0], k[1]))
+    for i, (width, device) in enumerate(keys):
+        here = [r for r in rows if r["width"] == width and row_device(r) == device]
+        pts = []
+        for q, lv in levels.items():
+            acc = [100 * r["final_test_acc"] for r in here if r["arm"] == f"q{q}"]
+            if acc:
+                x = lv["test"]["psnr_db_mean"]
+                ax.scatter([x] * len(acc), acc, color=f"C{i}", s=16, alpha=0.6)
+                ax.annotate(f"q{q}", (x, np.mean(acc)), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                pts.append((x, np.mean(acc)))
+        if pts:
+            ax.plot(*zip(*sorted(pts)), color=f"C{i}", marker="o", label=f"width {width:g}, {device}: re-encoded")
+        copy = [100 * r["final_test_acc"] for r in here if r["arm"] == "ours"]
+        if copy:
+            m, sd = np.mean(copy), np.std(copy, ddof=1) if len(copy) > 1 else 0.0
+            ax.axhspan(m - sd, m + sd, color=f"C{i}", alpha=0.15)
+            ax.axhline(m, color=f"C{i}", ls="--", lw=1, label=f"width {width:g}, {device}: the copy ({len(copy)} seeds)")
+    ax.set_xlabel("mean PSNR of the re-encoded test images against the copy (dB)")
+    ax.set_ylabel("final test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("The data's share: the default trained and tested on the copy re-encoded at lower JPEG quality",
+                 fontsize=9)
+    return _save(fig, path)

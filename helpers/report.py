@@ -76,7 +76,7 @@ def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], mode
     out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
                                        run_dir / "augmentation.png"))
     test = test_loader or EvalLoader(data.test, device)
-    probs, labels = predict(model, test, Precision.for_device(device, cfg.amp))
+    probs, labels = predict(model, test, Precision.for_device(device, cfg.amp, cfg.precision))
     pred = probs.argmax(1).numpy()
     true = labels.numpy()
     conf = confusion_matrix(true, pred, len(CIFAR10_CLASSES))
@@ -113,7 +113,7 @@ def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
     what = ("the assignment's network" if cfg.width == 1 else
             f"a narrow proxy of the assignment's network (width 1, {count_parameters(full):,} parameters)")
     return (f"**The outputs below come from this run:** ResNet-9 width {cfg.width:g} ({n:,} parameters), {what}; "
-            f"{device_name(device)}, {Precision.for_device(device, cfg.amp).name}; {cfg.epochs} epochs, LR peak at "
+            f"{device_name(device)}, {Precision.for_device(device, cfg.amp, cfg.precision).name}; {cfg.epochs} epochs, LR peak at "
             f"epoch {cfg.max_at_epoch:g}, batch {cfg.batch_size}; LRMIN {cfg.lr_min}, LRMAX {cfg.lr_max} "
             f"('auto' = LR range test); seed {cfg.seed}; data {cfg.data_dir}; run folder {cfg.out}.")
 

@@ -149,6 +149,101 @@ def rules_table(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+# The 91%-vs-94% ladder (benchmarks/ladder_cpu.sh, gpu_evidence.sh ladder): arm -> what it is.
+LADDER = {
+    "ours": "(a) ours: the default (assignment's block order, LRs found, ends at LRMIN)",
+    "ours-page-order": "(b) ours with Page's block order",
+    "ours-page-lr0.4": "(c) ours with Page's block order and LR (0.4, annealed to 0)",
+    "ref-assignment-order": "(d) the reference, the assignment's block order",
+    "ref": "(e) the reference: Page's dawn.py recipe (benchmarks/reference.py)",
+}
+# Each pair and the one thing (or group of things) it changes.
+LADDER_PAIRS = (
+    ("ours-page-order", "ours", "block order, in ours"),
+    ("ours-page-lr0.4", "ours-page-order", "LR: found -> 0.4 annealed to 0, in ours"),
+    ("ref", "ours-page-lr0.4", "the implementation (optimizer form, summed loss, data pipeline, init)"),
+    ("ref", "ref-assignment-order", "block order, in the reference"),
+    ("ref-assignment-order", "ours", "everything but the block order"),
+    ("ref", "ours", "everything: the reference against our default"),
+)
+
+
+def _pair_row(a: list[float], b: list[float]) -> str:
+    t = welch_t(a, b)
+    return (f"{100 * (summarize(a)['mean'] - summarize(b)['mean']):+.2f} points | {t:.1f} | "
+            f"{'yes' if abs(t) > T_NOISE else 'no'} |")
+
+
+def _groups(rows: list[dict]) -> dict[tuple, dict[str, list[float]]]:
+    """(width, device) -> arm -> final accuracies; devices and widths are never pooled."""
+    out: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        out[(r["width"], plots.row_device(r))][r["arm"]].append(r["final_test_acc"])
+    return out
+
+
+def ladder_table(rows: list[dict]) -> str:
+    """Per width and device: each ladder arm's runs and accuracy; then each pair against the noise."""
+    rows = [r for r in rows if r["arm"] in LADDER]
+    groups = _groups(rows)
+    keys = sorted(groups, key=lambda wd: (-wd[0], wd[1]))
+    out = ["| width | device | arm | runs (seeds) | final test accuracy | range |", "|---:|---|---|---:|---:|---:|"]
+    for width, device in keys:
+        for arm in (a for a in LADDER if a in groups[(width, device)]):
+            seeds = [r["seed"] for r in rows if r["arm"] == arm and r["width"] == width
+                     and plots.row_device(r) == device]
+            s = summarize(groups[(width, device)][arm])
+            out.append(f"| {width:g} | {device} | {LADDER[arm]} | {s['n']} ({', '.join(map(str, seeds))}) | "
+                       f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | {100 * s['min']:.2f}-{100 * s['max']:.2f}% |")
+    out += ["", "| width | device | pair | what changes | difference | Welch t | larger than the seed noise? |",
+            "|---:|---|---|---|---:|---:|---|"]
+    for width, device in keys:
+        g = groups[(width, device)]
+        for a, b, what in LADDER_PAIRS:
+            if len(g.get(a, [])) > 1 and len(g.get(b, [])) > 1:
+                out.append(f"| {width:g} | {device} | {LADDER[a][:3]} - {LADDER[b][:3]} | {what} | "
+                           + _pair_row(g[a], g[b]))
+    return "\n".join(out) + "\n"
+
+
+def jpeg_table(levels: dict, rows: list[dict]) -> str:
+    """Per JPEG level (and the copy itself): PSNR against the copy, size, and the default's accuracy
+    at each width and device where it ran, against the copy's runs at the same width and device."""
+    groups = _groups([r for r in rows if r["arm"] == "ours" or r["arm"] in {f"q{q}" for q in levels}])
+    out = ["| data | PSNR vs the copy (train / test) | bytes an image | width | device | runs | final test accuracy "
+           "| vs the copy | Welch t | larger than the noise? |", "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    for width, device in sorted(groups, key=lambda wd: (-wd[0], wd[1])):
+        g = groups[(width, device)]
+        if not any(a.startswith("q") for a in g):
+            continue
+        copy = g.get("ours", [])
+        if copy:
+            c = summarize(copy)
+            out.append(f"| the copy (quality 75) | - | - | {width:g} | {device} | {c['n']} | "
+                       f"{100 * c['mean']:.2f}% +- {100 * c['std']:.2f} | - | - | - |")
+        for q in sorted(levels, key=lambda q: -int(q)):
+            if f"q{q}" not in g:
+                continue
+            lv, a = levels[q], summarize(g[f"q{q}"])
+            vs = _pair_row(g[f"q{q}"], copy) if len(copy) > 1 and a["n"] > 1 else "n/a | n/a | n/a |"
+            out.append(f"| re-encoded at quality {q} | {lv['train']['psnr_db_mean']:.2f} / {lv['test']['psnr_db_mean']:.2f} dB | "
+                       f"{lv['train']['bytes_mean']:.0f} | {width:g} | {device} | {a['n']} | "
+                       f"{100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | " + vs)
+    return "\n".join(out) + "\n"
+
+
+def jpeg_slope(levels: dict, rows: list[dict]) -> dict[tuple, float]:
+    """(width, device) -> least-squares slope of mean accuracy (points) against PSNR (dB) over the
+    re-encoded levels that ran there (two or more)."""
+    out = {}
+    for key, g in _groups(rows).items():
+        pts = [(levels[q]["test"]["psnr_db_mean"], 100 * summarize(g[f"q{q}"])["mean"]) for q in levels if f"q{q}" in g]
+        if len(pts) >= 2:
+            x, y = np.array(pts).T
+            out[key] = float(np.polyfit(x, y, 1)[0])
+    return out
+
+
 def full_size_table(summary: dict) -> str:
     """The full network's N-seed table from ``benchmarks/full_size.py``'s JSON (its .md file too)."""
     rows = ["| seed | final test accuracy | best test accuracy | LRMIN | LRMAX | s/epoch (training) | images/s | "
@@ -203,9 +298,23 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         png = plots.plot_rules_vs_width(rule_rows, assets / "rules_vs_width.png")
         out["lr-rules"] = (rules_table(rule_rows) + f"\n![final accuracy and LRMAX vs width]"
                            f"({png.relative_to(assets.parent).as_posix()})\n")
+    ladder_rows = [r for p in sorted((results / "ladder").glob("*.json")) if p.name != JPEG_FILE
+                   for r in json.loads(p.read_text())["runs"]]
+    if ladder_rows:
+        png = plots.plot_ladder(ladder_rows, LADDER, assets / "ladder.png")
+        out["ladder"] = ladder_table(ladder_rows) + f"\n![the ladder]({png.relative_to(assets.parent).as_posix()})\n"
+    jpeg = results / "ladder" / JPEG_FILE
+    if jpeg.is_file() and any(r["arm"].startswith("q") for r in ladder_rows):
+        levels = json.loads(jpeg.read_text())["levels"]
+        png = plots.plot_jpeg(levels, ladder_rows, assets / "jpeg_levels.png")
+        slopes = "".join(f"\nSlope over the re-encoded levels, width {w:g}, {d}: {s:+.2f} points a dB of PSNR.\n"
+                         for (w, d), s in sorted(jpeg_slope(levels, ladder_rows).items()))
+        out["jpeg"] = (jpeg_table(levels, ladder_rows) + slopes +
+                       f"\n![accuracy against JPEG level]({png.relative_to(assets.parent).as_posix()})\n")
     return out
 
 
+JPEG_FILE = "jpeg_psnr.json"
 MARK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
 
 

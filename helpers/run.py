@@ -147,7 +147,7 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
 def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, data: Cifar10,
               device: torch.device, log: Log, lr_find: RangeTestResult | None, started: float) -> dict[str, Any]:
     """The job inside its run folder: range test, epochs, checkpoints, report."""
-    precision = Precision.for_device(device, cfg.amp)
+    precision = Precision.for_device(device, cfg.amp, cfg.precision)
     cfg.resolved.update(device=str(device), device_name=device_name(device), precision=precision.name,
                         data_source=data.source, train_images=len(data.train), test_images=len(data.test),
                         torch=torch.__version__)
@@ -249,7 +249,7 @@ def find_lrs(cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) ->
     data = data if data is not None else load_data(cfg)
     loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
     model = build_model(cfg, device)
-    return range_test(model, loader, device, Precision.for_device(device, cfg.amp), cfg, log=log)
+    return range_test(model, loader, device, Precision.for_device(device, cfg.amp, cfg.precision), cfg, log=log)
 
 
 def lr_find_command(cfg: TrainConfig, log: Log = print) -> RangeTestResult:

@@ -63,10 +63,19 @@ class Precision:
         self.scaler = torch.amp.GradScaler(self.device_type, enabled=self.dtype == torch.float16)
 
     @classmethod
-    def for_device(cls, device: torch.device, amp: bool = True) -> "Precision":
-        if amp and device.type == "cuda":
-            return cls("cuda", cuda_amp_dtype())
-        return cls(device.type, None)
+    def for_device(cls, device: torch.device, amp: bool = True, choice: str = "auto") -> "Precision":
+        """``choice`` (``--precision``): "auto" = bf16 on a GPU with bf16 in hardware, fp16 on any
+        other GPU, fp32 elsewhere; "fp32", "bf16" or "fp16" = that, on any device (fp16 on an
+        H100 runs a T4's numerics; on the CPU it is autocast's CPU path, for tests).
+        ``amp=False`` (``--no-amp``) is fp32."""
+        if not amp or choice == "fp32":
+            return cls(device.type, None)
+        if choice == "auto":
+            return cls("cuda", cuda_amp_dtype()) if device.type == "cuda" else cls(device.type, None)
+        if choice == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+            raise UserError("--precision bf16 needs a GPU that computes bf16 in hardware (compute capability 8.0 "
+                            "or more: A100, L4, H100); this one emulates it slowly: use --precision fp16 or auto")
+        return cls(device.type, {"bf16": torch.bfloat16, "fp16": torch.float16}[choice])
 
     @property
     def name(self) -> str:

@@ -12,8 +12,9 @@ def fake_run(folder: Path, seed: int, acc: float, finished: bool = True) -> Path
     cfg = {"width": 0.5, "lr_max_rule": "min10", "seed": seed, "lr_max": 0.1, "lr_min": 0.01, "epochs": 24,
            "resolved": {"device_name": "GPU X", "precision": "bf16"}}
     (folder / "config.json").write_text(json.dumps(cfg))
-    if finished:
-        (folder / "history.json").write_text(json.dumps({"final_test_acc": acc, "epochs": []}))
+    # an interrupted run has a history without its final accuracy
+    (folder / "history.json").write_text(json.dumps({"final_test_acc": acc, "epochs": []} if finished else
+                                                    {"epochs": [{"epoch": 1}]}))
     return folder
 
 
@@ -25,3 +26,14 @@ def test_rows_append_across_calls_and_keep_their_label(tmp_path):
     rows = json.loads(out.read_text())["runs"]
     assert [(r["label"], r["seed"], r["final_test_acc"]) for r in rows] == [("call 1", 0, 0.9), ("call 2", 0, 0.85)]
     assert rows[0]["rule"] == "min10" and rows[0]["width"] == 0.5 and rows[0]["device_name"] == "GPU X"
+    assert rows[0]["arm"] == "min10"  # no arm recorded, no queue folder name: the rule
+
+
+def test_the_arm_comes_from_a_ladder_folder_name_else_the_runs_record(tmp_path):
+    out = tmp_path / "ladder.json"
+    ref = fake_run(tmp_path / "x", 0, 0.9)
+    cfg = json.loads((ref / "config.json").read_text())
+    (ref / "config.json").write_text(json.dumps({**cfg, "arm": "ref"}))
+    collect_runs.main(["--label", "cpu", str(fake_run(tmp_path / "q30-w0.125-s1", 1, 0.8)),
+                       str(fake_run(tmp_path / "ours-page-order-w0.25-s0", 0, 0.85)), str(ref), "--out", str(out)])
+    assert [r["arm"] for r in json.loads(out.read_text())["runs"]] == ["q30", "ours-page-order", "ref"]

@@ -61,14 +61,14 @@ def _tiny_run(tmp_path, class_tree, name, epochs="2"):
 def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then):
     """CPU -> T4, T4 -> CPU, A100 -> T4: the scaler's state is restored only where it exists."""
     with monkeypatch.context() as m:
-        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, amp=True: cls("cpu", first)))
+        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, *a: cls("cpu", first)))
         fail_in_epoch(m, 2, KeyboardInterrupt())
         assert main(_tiny_run(tmp_path, class_tree, "r")) == 130
     saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
     assert saved["epoch"] == 1 and bool(saved["scaler"]) == (first == torch.float16)
     assert "cuda" not in saved["rng"]
     with monkeypatch.context() as m:
-        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, amp=True: cls("cpu", then)))
+        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, *a: cls("cpu", then)))
         assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 0
     assert len(json.loads((tmp_path / "r" / "history.json").read_text())["epochs"]) == 2
 
@@ -154,3 +154,45 @@ def test_evaluation_uses_the_eager_module_with_compile(class_tree, tmp_path, mon
     monkeypatch.setattr(torch, "compile", lambda m, **k: Compiled(m))
     assert main(_tiny_run(tmp_path, class_tree, "c", epochs="2") + ["--compile"]) == 0
     assert shapes and set(shapes) == {(32, 3, 32, 32)}
+
+
+@pytest.mark.parametrize("capability,choice,dtype", [
+    ((9, 0), "auto", torch.bfloat16), ((9, 0), "fp16", torch.float16), ((9, 0), "bf16", torch.bfloat16),
+    ((9, 0), "fp32", None), ((7, 5), "auto", torch.float16), ((7, 5), "fp16", torch.float16),
+    ((7, 5), "fp32", None)])
+def test_precision_switch_on_a_gpu(monkeypatch, capability, choice, dtype):
+    pretend_cuda_gpu(monkeypatch, capability)
+    p = Precision.for_device(torch.device("cuda"), True, choice)
+    assert p.dtype == dtype and p.scaler.is_enabled() == (dtype == torch.float16)
+
+
+def test_bf16_on_a_t4_is_refused_in_one_line(monkeypatch):
+    from helpers.errors import UserError
+
+    pretend_cuda_gpu(monkeypatch, (7, 5))
+    with pytest.raises(UserError, match="--precision bf16 needs a GPU that computes bf16 in hardware"):
+        Precision.for_device(torch.device("cuda"), True, "bf16")
+
+
+def test_precision_switch_on_the_cpu_and_no_amp():
+    assert Precision.for_device(CPU, True, "auto").dtype is None
+    assert Precision.for_device(CPU, True, "fp16").dtype == torch.float16
+    assert Precision.for_device(CPU, True, "bf16").name == "bf16"
+    assert Precision.for_device(CPU, False, "auto").dtype is None
+
+
+def test_no_amp_with_a_half_precision_is_one_line(capsys):
+    assert main(["train", "--no-amp", "--precision", "fp16", "--data-dir", "nowhere"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --no-amp (fp32) contradicts --precision fp16; drop one of them"
+
+
+@pytest.mark.parametrize("choice,name", [("fp16", "fp16 + GradScaler"), ("bf16", "bf16")])
+def test_a_short_cpu_run_under_half_precision_autocast_trains_and_records_it(tmp_path, class_tree, choice, name):
+    args = _tiny_run(tmp_path, class_tree, choice)
+    args[args.index("--lr-min"):args.index("--lr-max") + 2] = []  # LRs auto: the range test runs too
+    assert main(args + ["--precision", choice, "--lr-find-iters", "12"]) == 0
+    cfg = json.loads((tmp_path / choice / "config.json").read_text())
+    assert cfg["precision"] == choice and cfg["resolved"]["precision"] == name
+    assert "lr_find" in cfg["resolved"]
+    history = json.loads((tmp_path / choice / "history.json").read_text())
+    assert all(np.isfinite(e["train_loss"]) for e in history["epochs"])

@@ -41,3 +41,27 @@ def test_summary_shows_params_and_leaves_batchnorm_stats_alone():
     text = summary_text(m)
     assert "6,573,120" in text and "[-1, 256, 16, 16]" in text
     assert torch.equal(before, m.prep[1].running_mean) and m.training
+
+
+def test_page_block_order_pools_after_bn_relu_with_the_same_parameters_and_shapes():
+    page, ours = ResNet9(block_order="page").eval(), ResNet9().eval()
+    assert count_parameters(page) == count_parameters(ours) == 6_573_120
+    assert [type(m).__name__ for m in ours.layer1[0]] == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    assert [type(m).__name__ for m in page.layer1[0]] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert [type(m).__name__ for m in page.prep] == ["Conv2d", "BatchNorm2d", "ReLU"]  # no pool: unchanged
+    assert page.layer3(page.layer2(page.layer1(page.prep(torch.randn(1, 3, 32, 32))))).shape == (1, 512, 4, 4)
+
+
+def test_block_order_reaches_the_model_from_the_config_and_the_command_line():
+    import pytest
+
+    from helpers.cli import _config, build_parser
+    from helpers.config import TrainConfig
+    from helpers.errors import UserError
+    from helpers.model import build_model
+
+    cfg = _config(build_parser().parse_args(["train", "--block-order", "page", "--width", "0.125"]))
+    assert cfg.block_order == "page"
+    assert type(build_model(cfg, torch.device("cpu")).layer2[3]).__name__ == "MaxPool2d"
+    with pytest.raises(UserError, match="--block-order must be one of assignment, page"):
+        TrainConfig(block_order="pool-last").validate()

@@ -115,3 +115,37 @@ def test_full_size_section_shows_every_seed_and_the_mean(tmp_path):
     text = sections(tmp_path / "results", tmp_path / "assets")["full-size-gpu-x"]
     assert text.startswith("GPU X, bf16") and "| 1 | 92.00% | 92.00% | 0.005 | 0.34 |" in text
     assert "**Mean 91.00% +- 1.41 over 2 seeds**" in text
+
+
+def _row(arm, seed, acc, width=0.25, device="CPU (2 cores)"):
+    return {"arm": arm, "seed": seed, "final_test_acc": acc, "width": width, "device_name": device,
+            "precision": "fp32", "rule": "x", "lr_max": 0.4, "lr_min": 0.0}
+
+
+def test_ladder_table_pairs_arms_within_a_width_and_device_only():
+    from helpers.results import ladder_table
+
+    rows = ([_row("ours", s, v) for s, v in enumerate([0.86, 0.87, 0.88])] +
+            [_row("ref", s, v) for s, v in enumerate([0.90, 0.91, 0.92])] +
+            [_row("ref", s, 0.95, device="GPU") for s in range(3)] +  # another device: never pooled
+            [_row("unknown-arm", 0, 0.5)])
+    text = ladder_table(rows)
+    assert "| 0.25 | CPU (2 cores) fp32 | (e) the reference" in text and "| 3 (0, 1, 2) | 91.00% +- 1.00 |" in text
+    assert "| 0.25 | CPU (2 cores) fp32 | (e) - (a) | everything: the reference against our default | " \
+           "+4.00 points | 4.9 | yes |" in text
+    assert "| 0.25 | GPU fp32 | (e)" in text and text.count("+4.00 points") == 1 and "unknown-arm" not in text
+
+
+def test_jpeg_table_and_slope_read_each_level_against_the_copy():
+    from helpers.results import jpeg_slope, jpeg_table
+
+    levels = {q: {"train": {"psnr_db_mean": p, "bytes_mean": b}, "test": {"psnr_db_mean": p, "bytes_mean": b}}
+              for q, p, b in (("50", 30.0, 600), ("30", 28.0, 450))}
+    rows = ([_row("ours", s, v, 0.125) for s, v in enumerate([0.82, 0.83, 0.81])] +
+            [_row("q50", s, v, 0.125) for s, v in enumerate([0.80, 0.81])] +
+            [_row("q30", s, v, 0.125) for s, v in enumerate([0.76, 0.77])])
+    text = jpeg_table(levels, rows)
+    assert "| the copy (quality 75) | - | - | 0.125 | CPU (2 cores) fp32 | 3 | 82.00% +- 1.00 |" in text
+    assert "| re-encoded at quality 30 | 28.00 / 28.00 dB | 450 | 0.125 | CPU (2 cores) fp32 | 2 | 76.50% +- 0.71 | " \
+           "-5.50 points |" in text
+    assert jpeg_slope(levels, rows) == {(0.125, "CPU (2 cores) fp32"): __import__("pytest").approx(2.0)}
