@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--proxy-width", type=float, default=None,
                    help="run a narrow proxy (e.g. 0.125) on the device there is, CPU included")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--precision", default=TrainConfig.precision,
+                   help="auto, fp32, bf16 or fp16 (fp16 on any GPU: a T4's numerics)")
     p.add_argument("--limit-train", type=int, default=0, help="for a quick check only")
     p.add_argument("--limit-test", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     base = TrainConfig(data_dir=args.data_dir, download=False, width=width, epochs=args.epochs,
                        max_at_epoch=min(TrainConfig.max_at_epoch, args.epochs / 2), batch_size=args.batch_size,
-                       compile=args.compile, limit_train=args.limit_train, limit_test=args.limit_test,
+                       compile=args.compile, precision=args.precision, limit_train=args.limit_train, limit_test=args.limit_test,
                        progress=False, report=False)
     try:
         base.validate()

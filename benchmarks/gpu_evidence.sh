@@ -11,6 +11,8 @@
 #   rules     24-epoch runs, LRMAX rule min10 against first_min, 3 seeds, widths 1 (min10 only:
 #             first_min is the `full` stage), 1/2, 1/4, 1/8; RULE_WIDTHS="0.25 0.125" picks widths
 #   compare   `helpers compare` at full width (the default arms, seeds 0 1 2)
+#   fp16      the whole job at --precision fp16 (a T4's numerics), full width, seeds 0 1 2
+#   speed     benchmarks/speed.py: ours eager / compiled against the reference, bf16 and fp16
 #   ladder    the 91%-vs-94% ladder at full width (benchmarks/ladder.sh): our default, Page's block
 #             order, his LR, the reference in both block orders; seeds 0-4, a seed of every arm
 #             before the next seed, so a cut-off call still leaves balanced arms
@@ -70,6 +72,10 @@ for stage in "${stages[@]}"; do
       done ;;
     compare)
       timeout "$(left)" python3 -m helpers compare --data-dir $DATA --width 1 --out /tmp/ev/compare --no-progress ;;
+    fp16)
+      timeout "$(left)" python3 benchmarks/full_size.py --data-dir $DATA --seeds 0 1 2 --precision fp16 --out /tmp/ev/fp16 ;;
+    speed)
+      timeout "$(left)" python3 benchmarks/speed.py --out /tmp/ev/speed/speed.json ;;
     ladder)
       specs=(); for s in 0 1 2 3 4; do for arm in ours ref ours-page-order ref-assignment-order ours-page-lr0.4; do
         specs+=("$arm:1:$s"); done; done

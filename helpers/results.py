@@ -244,6 +244,26 @@ def jpeg_slope(levels: dict, rows: list[dict]) -> dict[tuple, float]:
     return out
 
 
+def speed_table(summary: dict) -> str:
+    """``benchmarks/speed.py``'s JSON as a table: per variant and precision, the epoch time, its
+    ratio to the reference's at the same precision, images/s, FLOPs and the fraction of peak."""
+    ref = {r["precision"]: r["median_epoch_seconds"] for r in summary["rows"] if r["variant"] == "reference"}
+    rows = ["| variant | precision | s / training epoch | vs the reference | images/s | 24 epochs | GFLOP / step | "
+            "TFLOP/s | of dense peak | first epoch's excess (autotune, compile) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["rows"]:
+        vs = f"{r['median_epoch_seconds'] / ref[r['precision']]:.2f}x" if r["precision"] in ref else "n/a"
+        frac = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] is not None else "n/a"
+        rows.append(f"| {r['variant']} | {r['precision']} | {r['median_epoch_seconds']:.3f} | {vs} | "
+                    f"{r['images_per_second']:,.0f} | {r['epochs_24_seconds']:.1f} s | {r['step_gflops']:.1f} | "
+                    f"{r['achieved_tflops']:.2f} | {frac} | {r['first_epoch_excess_seconds']:.2f} s |")
+    proxy = " **A proxy (not the full network on a GPU).**" if summary["proxy"] else ""
+    return (f"{summary['device_name']}, torch {summary['torch']}; width {summary['width']:g}, "
+            f"{summary['images']:,} images an epoch, batch {summary['batch_size']}, median of "
+            f"{summary['epochs_timed']} epochs after a warm-up epoch.{proxy}\n\n" + "\n".join(rows) +
+            f"\n\nCommand: `{summary['command']}`\n")
+
+
 def full_size_table(summary: dict) -> str:
     """The full network's N-seed table from ``benchmarks/full_size.py``'s JSON (its .md file too)."""
     rows = ["| seed | final test accuracy | best test accuracy | LRMIN | LRMAX | s/epoch (training) | images/s | "
@@ -298,6 +318,8 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         png = plots.plot_rules_vs_width(rule_rows, assets / "rules_vs_width.png")
         out["lr-rules"] = (rules_table(rule_rows) + f"\n![final accuracy and LRMAX vs width]"
                            f"({png.relative_to(assets.parent).as_posix()})\n")
+    for path in sorted((results / "speed").glob("*.json")):
+        out[f"speed-{path.stem}"] = speed_table(json.loads(path.read_text()))
     ladder_rows = [r for p in sorted((results / "ladder").glob("*.json")) if p.name != JPEG_FILE
                    for r in json.loads(p.read_text())["runs"]]
     if ladder_rows:
