@@ -1,15 +1,24 @@
 """Atomic checkpoints: everything needed to continue a run exactly where it stopped."""
 from __future__ import annotations
 
+import json
 import os
 import random
+import socket
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
+
+from .errors import UserError
 
 import numpy as np
 import torch
 
 CHECKPOINT = "checkpoint.pt"
+LOCK = ".lock"
+# A lock from another machine (two Colab sessions on one Drive folder) that nobody has touched
+# for this long is taken to be left behind by a dead session. A writer touches it every epoch.
+STALE_SECONDS = 15 * 60
 
 
 def rng_states() -> dict[str, Any]:
@@ -55,3 +64,66 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
 def saved_epoch(path: Path) -> int:
     """The last finished epoch a checkpoint holds; 0 when there is none."""
     return int(load(path)["epoch"]) if Path(path).is_file() else 0
+
+
+class RunLock:
+    """One writer per run folder: ``.lock`` names the host and process that writes there.
+
+    A second writer is refused in one line while the holder lives: on the same host, while its
+    process exists; on another host (two notebooks on one Drive folder), until the lock has not
+    been touched for ``STALE_SECONDS``. The holder may acquire again (re-running cells).
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK
+        self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def holder(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _mine(self, h: dict[str, Any]) -> bool:
+        return (h.get("host"), h.get("pid")) == (self.me["host"], self.me["pid"])
+
+    def _alive(self, h: dict[str, Any]) -> bool:
+        if h.get("host") != self.me["host"]:
+            return time.time() - h.get("time", 0) < STALE_SECONDS
+        try:
+            os.kill(int(h["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, KeyError, ValueError, TypeError):
+            return True
+        return True
+
+    def acquire(self) -> bool:
+        """Take the lock; True when this call took it (the caller releases it), False when this
+        process held it already. UserError when another live writer holds it."""
+        h = self.holder()
+        if h and self._mine(h):
+            self.touch()
+            return False
+        if h and self._alive(h):
+            ago = int(time.time() - h.get("time", 0))
+            raise UserError(f"another process writes to {self.path.parent} (pid {h.get('pid')} on "
+                            f"{h.get('host')}, active {ago} s ago); wait for it to finish or choose another "
+                            f"output folder (if nothing uses it any more, delete {self.path})")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)  # a dead holder's lock
+        try:  # O_EXCL: of two writers starting at once, one wins
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            raise UserError(f"another process took {self.path} just now; choose another output folder") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps({**self.me, "time": time.time()}))
+        return True
+
+    def touch(self) -> None:
+        if (h := self.holder()) and self._mine(h):
+            atomic_write_text(json.dumps({**self.me, "time": time.time()}), self.path)
+
+    def release(self) -> None:
+        if (h := self.holder()) and self._mine(h):
+            self.path.unlink(missing_ok=True)

@@ -9,7 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from .config import AUGMENT_CHOICES, BLOCK_ORDERS, DEVICE_CHOICES, PRECISIONS, LR_MAX_RULES, SCHEDULES, TrainConfig
+from .config import (AUGMENT_CHOICES, BLOCK_ORDERS, DEVICE_CHOICES, LR_MAX_RULES, LR_MIN_RULES, PRECISIONS,
+                     SCHEDULES, TrainConfig)
 from .errors import Interrupted, UserError
 
 D = TrainConfig()
@@ -54,7 +55,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-find-start", type=float, default=D.lr_find_start, help="range test's first LR")
     p.add_argument("--lr-find-end", type=float, default=D.lr_find_end, help="range test's last LR")
     p.add_argument("--lr-max-rule", default=D.lr_max_rule, help=f"one of {', '.join(LR_MAX_RULES)} (default {D.lr_max_rule})")
-    p.add_argument("--lr-min-rule", default=D.lr_min_rule, help="smith (default) or max/8")
+    p.add_argument("--lr-min-rule", default=D.lr_min_rule, help=f"one of {', '.join(LR_MIN_RULES)} (default {D.lr_min_rule})")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 

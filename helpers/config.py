@@ -26,6 +26,10 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 AUGMENT_CHOICES = ("batched", "albumentations")
+# The narrowest network: below this width the first layer (64 channels x width, rounded) has fewer
+# than 4 channels and "trains" to chance (a width of 0.001 leaves 1 channel per layer).
+MIN_LAYER_CHANNELS = 4
+MIN_WIDTH = (MIN_LAYER_CHANNELS - 0.5) / 64  # 0.0547; helpers.model.channels rounds 64 x width
 # Where the pooling blocks pool: the assignment's conv -> pool -> BN -> ReLU, or D. Page's
 # conv -> BN -> ReLU -> pool (helpers.model.conv_bn).
 BLOCK_ORDERS = ("assignment", "page")
@@ -114,6 +118,10 @@ class TrainConfig:
              self.weight_decay)
         need(finite(self.width) and self.width > 0, "width", "a positive number (1.0 is the full network)",
              self.width)
+        if self.width < MIN_WIDTH:
+            raise UserError(f"--width {self.width:g} leaves the first layer fewer than {MIN_LAYER_CHANNELS} channels "
+                            f"(64 x width); use --width {MIN_WIDTH:.4f} or more (1/16 = 0.0625 is the narrowest "
+                            "tested, 1/8 the CPU proxy)")
         need(finite(self.logit_scale) and self.logit_scale > 0, "logit-scale", "a positive number",
              self.logit_scale)
         for name in ("num_workers", "limit_train", "limit_test"):

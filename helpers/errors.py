@@ -8,6 +8,10 @@ class UserError(Exception):
     callers can catch it like any other exception.
     """
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (a notebook, papermill, nbclient) shows instead of a traceback."""
+        return [f"error: {self}"]
+
 
 class Interrupted(Exception):
     """Ctrl-C during training; the message says what is saved and how to continue."""

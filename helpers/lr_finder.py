@@ -42,7 +42,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -165,6 +165,7 @@ class RangeTestResult:
     stopped_early: str = ""          # "", "diverged" or "non-finite loss"
     seconds: float = 0.0
     batch_size: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)  # what it ran with (helpers.job reuses it then)
 
     def save(self, out_dir: Path, name: str = "lr_find.json") -> Path:
         """Write the JSON into ``out_dir`` (the figure is drawn by helpers.plots)."""
@@ -258,4 +259,13 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     log(f"LR range test: {len(lrs)} steps in {seconds:.0f}s{' (stopped: ' + stopped + ')' if stopped else ''}; "
         f"LRMAX {lr_max:.4g} ({lr_max_rule}), LRMIN {lr_min:.4g} ({lr_min_rule})")
     return RangeTestResult([float(v) for v in lrs], [float(v) for v in losses], lr_max, lr_min, rule,
-                           values, stopped, seconds, getattr(train_loader, "batch_size", 0))
+                           values, stopped, seconds, getattr(train_loader, "batch_size", 0), settings_of(cfg))
+
+
+# What a range test's curve depends on; a saved test is reused only where these match.
+SETTINGS = ("width", "block_order", "seed", "batch_size", "augment", "precision", "limit_train", "lr_find_iters",
+            "lr_find_start", "lr_find_end", "lr_max_rule", "lr_min_rule", "weight_decay", "momentum", "nesterov")
+
+
+def settings_of(cfg) -> dict[str, Any]:
+    return {k: getattr(cfg, k) for k in SETTINGS if hasattr(cfg, k)}

@@ -110,17 +110,19 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def summary_text(model: nn.Module, input_size: tuple[int, int, int] = (3, 32, 32)) -> str:
-    """torchsummary's table as a string (torchsummary only prints, so capture it)."""
+    """torchsummary's table as a string (torchsummary only prints, so capture it).
+
+    It summarises a CPU copy in eval mode: torchsummary makes its random input on "cpu" or
+    "cuda" only (a model on Apple's MPS would meet CPU input), and its forward pass must not
+    move the model's BatchNorm running statistics.
+    """
     import contextlib
+    import copy
     import io
 
     from torchsummary import summary
 
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()  # its forward pass on random input must not move BatchNorm's running stats
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        summary(model, input_size, device=device.type if device.type != "mps" else "cpu")
-    model.train(was_training)
+        summary(copy.deepcopy(model).cpu().eval(), input_size, device="cpu")
     return buf.getvalue()

@@ -10,6 +10,8 @@ always holds the assignment's values, while the saved outputs are the overridden
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,17 @@ def strip_injected(nb):
     return nb
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def error_line(text: str) -> str:
+    """The last line of a cell's error, without terminal colours or a leading ``error:``
+    (a UserError renders as that one line; anything else ends with ``Name: message``)."""
+    lines = [line.strip() for line in ANSI.sub("", text).splitlines() if line.strip()]
+    last = lines[-1] if lines else "unknown error"
+    return last[len("error: "):] if last.startswith("error: ") else last
+
+
 def execute(params: dict[str, Any], output: Path | None = None, notebook: Path = NOTEBOOK,
             timeout: int | None = None) -> Path:
     """Execute ``notebook`` with ``params`` injected; write it (sources unchanged) to ``output``."""
@@ -74,12 +87,12 @@ def execute(params: dict[str, Any], output: Path | None = None, notebook: Path =
     from nbclient.exceptions import CellExecutionError
 
     nb = inject(nbformat.read(notebook, as_version=4), params)
-    try:
+    try:  # the kernel's own log (e.g. its transport warning) is not the user's business: stderr muted
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
+                       resources={"metadata": {"path": str(Path(notebook).parent)}}).execute(
+                           stderr=subprocess.DEVNULL)
     except CellExecutionError as e:  # the saved notebook stays as it was
-        last = [line for line in str(e).splitlines() if line.strip()][-1]
-        raise UserError(f"the notebook stopped at an error ({last.strip()}); nothing was written") from None
+        raise UserError(f"the notebook stopped at an error: {error_line(str(e))}; nothing was written") from None
     output = Path(output or notebook)
     nbformat.write(strip_injected(nb), output)
     return output

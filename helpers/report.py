@@ -103,19 +103,26 @@ def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], mode
 
 
 def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
-    """One paragraph naming what made a run's outputs, read from its ``config.json`` when the
-    folder holds one (a continued run keeps its first settings), else from ``cfg``."""
-    if run_dir is not None and (Path(run_dir) / "config.json").is_file():
-        cfg = TrainConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
-    device = choose_device(cfg.device)
+    """One paragraph naming what made a run's outputs. A run that has started is described
+    from its own record (``config.json``: its settings, and the device and precision that ran
+    it, whatever machine reads it now); a new one from ``cfg`` and the device it will use."""
+    record = Path(run_dir) / "config.json" if run_dir is not None else None
+    if record is not None and record.is_file():
+        cfg = TrainConfig.from_dict(json.loads(record.read_text()))
+        res = cfg.resolved
+        machine = f"{res.get('device_name', res.get('device', '?'))}, {res.get('precision', '?')}"
+    else:
+        device = choose_device(cfg.device)
+        machine = (f"{device_name(device)}, {Precision.for_device(device, cfg.amp, cfg.precision).name} "
+                   "(this machine; the run has not started)")
     full = ResNet9(width=1.0)
     n = count_parameters(ResNet9(width=cfg.width))
     what = ("the assignment's network" if cfg.width == 1 else
             f"a narrow proxy of the assignment's network (width 1, {count_parameters(full):,} parameters)")
     return (f"**The outputs below come from this run:** ResNet-9 width {cfg.width:g} ({n:,} parameters), {what}; "
-            f"{device_name(device)}, {Precision.for_device(device, cfg.amp, cfg.precision).name}; {cfg.epochs} epochs, LR peak at "
-            f"epoch {cfg.max_at_epoch:g}, batch {cfg.batch_size}; LRMIN {cfg.lr_min}, LRMAX {cfg.lr_max} "
-            f"('auto' = LR range test); seed {cfg.seed}; data {cfg.data_dir}; run folder {cfg.out}.")
+            f"{machine}; {cfg.epochs} epochs, LR peak at epoch {cfg.max_at_epoch:g}, batch {cfg.batch_size}; "
+            f"LRMIN {cfg.lr_min}, LRMAX {cfg.lr_max} ('auto' = LR range test); seed {cfg.seed}; "
+            f"data folder `{cfg.data_dir}`; run folder `{cfg.out}`.")
 
 
 def results_table(run_dir: Path) -> str:

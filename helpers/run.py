@@ -51,21 +51,6 @@ def prepare_run_dir(out: str, resumable: bool = True) -> Path:
     return run_dir
 
 
-def open_run_dir(cfg: TrainConfig, log: Log = print) -> tuple[Path, bool]:
-    """The notebook's run folder: (folder, True) where ``cfg.out`` holds a checkpoint to
-    continue (after a Colab disconnect), else (a new empty folder, False)."""
-    run_dir = Path(cfg.out)
-    epoch = ckpt.saved_epoch(run_dir / ckpt.CHECKPOINT)
-    if epoch:
-        log(f"{run_dir} holds a checkpoint after epoch {epoch}: the training cell continues that run "
-            "(with the settings in its config.json)")
-        return run_dir, True
-    run_dir = prepare_run_dir(cfg.out)
-    log(f"run folder: {run_dir}. After a disconnect, run all cells again with the same OUT to continue "
-        f"from the last finished epoch (or: python -m helpers train --resume {run_dir})")
-    return run_dir, False
-
-
 def drive_folder(out: str, mount_point: str = "/content/drive") -> str:
     """``out`` on Google Drive (mounted on first use), so a Colab disconnect loses nothing."""
     import sys
@@ -91,6 +76,7 @@ def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_di
     """
     if cfg.lr_min != "auto" and cfg.lr_max != "auto":
         return
+    cfg.resolved["requested"] = {"lr_min": cfg.lr_min, "lr_max": cfg.lr_max}  # helpers.job compares these
     if result is None:
         result = range_test(model, train_loader, device, precision, cfg, log=log)
     save_range_test(result, run_dir)
@@ -135,6 +121,8 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     if not resume:
         run_dir = Path(run_dir) if run_dir is not None else prepare_run_dir(cfg.out)
         cfg.out = str(run_dir)
+    lock = ckpt.RunLock(run_dir)
+    took = lock.acquire()  # a second writer of the folder stops here
     try:
         return _train_in(run_dir, cfg, state, data, device, log, lr_find, started)
     except KeyboardInterrupt:
@@ -142,6 +130,9 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
         raise Interrupted(f"interrupted; epoch {saved} is saved: continue with --resume {run_dir}" if saved else
                           f"interrupted before the first epoch finished, so there is nothing to resume in "
                           f"{run_dir}; start again (with another --out, or after deleting that folder)") from None
+    finally:
+        if took:
+            lock.release()
 
 
 def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, data: Cifar10,
@@ -204,6 +195,7 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
                           "rng": ckpt.rng_states(), "history": history, "epoch": epoch + 1,
                           "config": cfg.to_dict()}, run_dir / ckpt.CHECKPOINT)
         write_json(history, run_dir / "history.json")
+        ckpt.RunLock(run_dir).touch()  # alive: another machine's writer keeps out
     history["final_test_acc"] = history["epochs"][-1]["test_acc"]
     history["total_seconds"] = round(sum(e["seconds"] for e in history["epochs"]), 1)
     # this process, data loading and the range test included (a resumed run counts only its part)
@@ -228,18 +220,6 @@ def _progress_factory(cfg: TrainConfig, total: int):
 def save_range_test(result: RangeTestResult, out_dir: Path) -> tuple[Path, Path]:
     """``lr_find.json`` and ``lr_find.png`` into ``out_dir``."""
     return result.save(Path(out_dir)), plots.plot_lr_find(result, Path(out_dir) / "lr_find.png")
-
-
-def find_lrs_into(cfg: TrainConfig, data: Cifar10, run_dir: Path, log: Log = print) -> RangeTestResult:
-    """The notebook's range test: the one saved in ``run_dir`` by an earlier session of the
-    same run, else a new one, saved there."""
-    saved = Path(run_dir) / "lr_find.json"
-    if saved.is_file():
-        log(f"the range test saved in {saved} (not run again)")
-        return RangeTestResult.load(saved)
-    result = find_lrs(cfg, data, log=log)
-    save_range_test(result, run_dir)
-    return result
 
 
 def find_lrs(cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) -> RangeTestResult:

@@ -97,17 +97,23 @@ def make_schedule(kind: str, optimizer: torch.optim.Optimizer, lr_min: float, lr
     return step_decay(optimizer, lr_max, epochs, steps_per_epoch)
 
 
-def one_cycle_values(lr_min: float, lr_max: float, epochs: int, steps_per_epoch: int,
-                     max_at_epoch: float) -> np.ndarray:
-    """The LR at every step of :func:`one_cycle`, from the real scheduler."""
+def make_schedule_values(kind: str, lr_min: float, lr_max: float, epochs: int, steps_per_epoch: int,
+                         max_at_epoch: float) -> np.ndarray:
+    """The LR at every step of :func:`make_schedule`'s schedule, from the real scheduler."""
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr_max, momentum=0.9)
-    sched = one_cycle(opt, lr_min, lr_max, epochs, steps_per_epoch, max_at_epoch)
+    sched = make_schedule(kind, opt, lr_min, lr_max, epochs, steps_per_epoch, max_at_epoch)
     lrs = []
     for _ in range(sched.total_steps):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()  # a no-op (no gradients); keeps the scheduler's order check quiet
         step_within(sched)
     return np.asarray(lrs)
+
+
+def one_cycle_values(lr_min: float, lr_max: float, epochs: int, steps_per_epoch: int,
+                     max_at_epoch: float) -> np.ndarray:
+    """The LR at every step of :func:`one_cycle`."""
+    return make_schedule_values("one_cycle", lr_min, lr_max, epochs, steps_per_epoch, max_at_epoch)
 
 
 def peak_step(epochs: int, steps_per_epoch: int, max_at_epoch: float) -> int:

@@ -80,7 +80,8 @@ def test_notebook_continues_a_run_folder_with_a_checkpoint(class_tree, tmp_path,
                      "--no-progress", "--device", "cpu"]) == 130
     lr_find = (folder / "lr_find.json").read_text()
     nb = execute(inject(nbformat.read(NOTEBOOK, as_version=4),
-                        {"DATA_DIR": str(class_tree), "OUT": str(folder), "BATCH_SIZE": 32, "DEVICE": "cpu"}))
+                        {"DATA_DIR": str(class_tree), "OUT": str(folder), "BATCH_SIZE": 32, "DEVICE": "cpu",
+                         "EPOCHS": 2, "MAX_AT_EPOCH": 1, "WIDTH": 0.0625, "LR_FIND_ITERS": 20}))  # the run's own
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert f"{folder} holds a checkpoint after epoch 1" in text and f"resuming {folder} after epoch 1" in text
     history = json.loads((folder / "history.json").read_text())
@@ -93,7 +94,7 @@ def test_quick_mode_runs_headless(class_tree, tmp_path):
     execute(inject(nbformat.read(NOTEBOOK, as_version=4),
                    {"DATA_DIR": str(class_tree), "OUT": str(tmp_path / "q"), "QUICK": True, "BATCH_SIZE": 32,
                     "DEVICE": "cpu", "AUGMENT": "albumentations"}))
-    cfg = json.loads((tmp_path / "q" / "config.json").read_text())
+    cfg = json.loads((tmp_path / "q-quick" / "config.json").read_text())  # QUICK: a folder of its own
     assert cfg["epochs"] == 2 and cfg["width"] == 0.0625 and cfg["augment"] == "albumentations"
 
 
