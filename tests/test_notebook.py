@@ -32,6 +32,7 @@ def test_saved_parameters_are_the_assignments():
     assert scope["LR_MIN"] == scope["LR_MAX"] == d.lr_min == d.lr_max == "auto"
     assert (scope["LIMIT_TRAIN"], scope["LIMIT_TEST"], scope["QUICK"], scope["SEED"]) == (0, 0, False, d.seed)
     assert scope["LR_FIND_ITERS"] == d.lr_find_iters and scope["AUGMENT"] == d.augment
+    assert scope["PRECISION"] == d.precision == "auto" and scope["DEVICE"] == d.device
 
 
 def test_injected_parameters_are_never_saved(tmp_path):
