@@ -16,6 +16,7 @@
 #   ladder    the 91%-vs-94% ladder at full width (benchmarks/ladder.sh): our default, Page's block
 #             order, his LR, the reference in both block orders; seeds 0-4, a seed of every arm
 #             before the next seed, so a cut-off call still leaves balanced arms
+#   tricks    the opt-in extras at full width, seeds 0-4: tta-ema and ls-tta-ema (benchmarks/ladder.sh)
 #   jpeg      the copy re-encoded at JPEG quality 30, 50 and 95 (benchmarks/jpeg_levels.py), and
 #             the default trained on each, full width, seeds 0-2
 # A later call with the same stage continues it: finished runs are skipped (the folders are
@@ -80,6 +81,10 @@ for stage in "${stages[@]}"; do
       specs=(); for s in 0 1 2 3 4; do for arm in ours ref ours-page-order ref-assignment-order ours-page-lr0.4; do
         specs+=("$arm:1:$s"); done; done
       DEVICE=cuda timeout "$(left)" bash benchmarks/ladder.sh $DATA /tmp/ev/ladder "${specs[@]}" |
+        grep -E "final test|error|done" ;;
+    tricks)
+      specs=(); for s in 0 1 2 3 4; do for arm in tta-ema ls-tta-ema; do specs+=("$arm:1:$s"); done; done
+      DEVICE=cuda timeout "$(left)" bash benchmarks/ladder.sh $DATA /tmp/ev/tricks "${specs[@]}" |
         grep -E "final test|error|done" ;;
     jpeg)
       timeout "$(left)" python3 benchmarks/jpeg_levels.py --data-dir $DATA --out /tmp/jpeg --qualities 30 50 95 \

@@ -9,7 +9,9 @@
 # Arms (helpers.results.LADDER): ours (the default), ours-page-order (--block-order page),
 # ours-page-lr0.4 (Page's block order and LR: 0.4 annealed to ~0), ref (benchmarks/reference.py),
 # ref-assignment-order, and qNN: the default on the copy re-encoded at JPEG quality NN
-# (benchmarks/jpeg_levels.py; JPEG_DIR, default ~/data/jpeg). DEVICE (default cpu) picks the device.
+# (benchmarks/jpeg_levels.py; JPEG_DIR, default ~/data/jpeg). The opt-in extras: tta-ema (--tta flip
+# --ema 0.99: one run records the default, TTA, EMA and both, training unchanged) and ls-tta-ema
+# (the same with --label-smoothing 0.2). DEVICE (default cpu) picks the device.
 set -uo pipefail
 [ $# -ge 3 ] || { echo "usage: bash benchmarks/ladder.sh DATA_DIR RUNS ARM:WIDTH:SEED..." >&2; exit 2; }
 data=$1 runs=$2; shift 2
@@ -29,6 +31,8 @@ for spec in "$@"; do
          ours-page-order) extra=(--block-order page) ;;
          ours-page-lr0.4) extra=(--block-order page --lr-max 0.4 --lr-min 0.004 --schedule one_cycle_annealed) ;;
          q[0-9]*) dir=$jpeg/$arm ;;
+         tta-ema) extra=(--tta flip --ema 0.99) ;;
+         ls-tta-ema) extra=(--label-smoothing 0.2 --tta flip --ema 0.99) ;;
          *) echo "unknown arm $arm" >&2; exit 2 ;;
        esac
        if [ -f "$d/checkpoint.pt" ]; then cmd=(python3 -m helpers train --resume "$d")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .config import (AUGMENT_CHOICES, BLOCK_ORDERS, DEVICE_CHOICES, LR_MAX_RULES, LR_MIN_RULES, PRECISIONS,
-                     SCHEDULES, TrainConfig)
+                     SCHEDULES, TTA_CHOICES, TrainConfig)
 from .errors import Interrupted, UserError
 
 D = TrainConfig()
@@ -56,6 +56,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-find-end", type=float, default=D.lr_find_end, help="range test's last LR")
     p.add_argument("--lr-max-rule", default=D.lr_max_rule, help=f"one of {', '.join(LR_MAX_RULES)} (default {D.lr_max_rule})")
     p.add_argument("--lr-min-rule", default=D.lr_min_rule, help=f"one of {', '.join(LR_MIN_RULES)} (default {D.lr_min_rule})")
+    p.add_argument("--label-smoothing", type=float, default=D.label_smoothing,
+                   help="smooth the loss's targets by this much, e.g. 0.2, in training and the range test "
+                        "(default: off)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
@@ -73,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", default=D.schedule, help=f"one of {', '.join(SCHEDULES)} (default: %(default)s)")
     t.add_argument("--momentum", type=float, default=D.momentum)
     t.add_argument("--weight-decay", type=float, default=D.weight_decay)
+    t.add_argument("--tta", default=D.tta, help=f"one of {', '.join(TTA_CHOICES)}: test-time augmentation "
+                   "(flip: the mean of the logits of each image and its mirror image; default: %(default)s)")
+    t.add_argument("--ema", type=float, default=D.ema,
+                   help="also evaluate an exponential moving average of the weights with this decay, e.g. 0.99 "
+                        "(default 0: off)")
     t.add_argument("--num-workers", type=int, default=D.num_workers)
     t.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")

@@ -30,6 +30,8 @@ AUGMENT_CHOICES = ("batched", "albumentations")
 # than 4 channels and "trains" to chance (a width of 0.001 leaves 1 channel per layer).
 MIN_LAYER_CHANNELS = 4
 MIN_WIDTH = (MIN_LAYER_CHANNELS - 0.5) / 64  # 0.0547; helpers.model.channels rounds 64 x width
+# Test-time augmentation: none, or the mean of the logits of each image and its mirror image.
+TTA_CHOICES = ("none", "flip")
 # Where the pooling blocks pool: the assignment's conv -> pool -> BN -> ReLU, or D. Page's
 # conv -> BN -> ReLU -> pool (helpers.model.conv_bn).
 BLOCK_ORDERS = ("assignment", "page")
@@ -61,6 +63,10 @@ class TrainConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     logit_scale: float = 0.125      # Page's "Mul(0.125)" before the softmax
+    # Opt-in extras inside the assignment's rules (off by default; README "Beyond 91%"):
+    label_smoothing: float = 0.0    # torch's cross_entropy(label_smoothing=); the range test reads the same loss
+    tta: str = "none"               # see TTA_CHOICES
+    ema: float = 0.0                # >0: also evaluate an exponential moving average of the weights, this decay
     width: float = 1.0              # channel multiplier; 1/8 and 1/4 are CPU proxies
     block_order: str = "assignment"  # see BLOCK_ORDERS
     augment: str = "batched"
@@ -127,6 +133,10 @@ class TrainConfig:
         for name in ("num_workers", "limit_train", "limit_test"):
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 0, name.replace("_", "-"), "an integer >= 0", v)
+        need(finite(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label-smoothing",
+             "a number in [0, 1)", self.label_smoothing)
+        need(self.tta in TTA_CHOICES, "tta", f"one of {', '.join(TTA_CHOICES)}", self.tta)
+        need(finite(self.ema) and 0 <= self.ema < 1, "ema", "a decay in (0, 1), or 0 for none", self.ema)
         need(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
         need(self.block_order in BLOCK_ORDERS, "block-order", f"one of {', '.join(BLOCK_ORDERS)}",
              self.block_order)

@@ -46,20 +46,19 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import atomic_write_text
 from .errors import UserError
-from .train import make_optimizer
+from .train import classification_loss, make_optimizer
 
 
 class _StopRangeTest(Exception):
     pass
 
 
-def _finite_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    loss = F.cross_entropy(out.float(), y)
+def _finite_loss(out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    loss = classification_loss(out, y, label_smoothing)  # the loss training will minimise
     if not torch.isfinite(loss):
         raise _StopRangeTest  # history keeps every LR before this one
     return loss
@@ -233,7 +232,8 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     if precision.dtype is not None:  # torch-lr-finder requires a scaler with its torch backend
         amp = {"amp_backend": "torch", "amp_config": {"device_type": device.type, "dtype": precision.dtype},
                "grad_scaler": torch.amp.GradScaler(device.type, enabled=precision.dtype == torch.float16)}
-    finder = LRFinder(model, optimizer, _finite_loss, device=device, **amp)
+    loss = functools.partial(_finite_loss, label_smoothing=getattr(cfg, "label_smoothing", 0.0))
+    finder = LRFinder(model, optimizer, loss, device=device, **amp)
     t0 = time.perf_counter()
     stopped = ""
     try:
@@ -263,8 +263,9 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
 
 
 # What a range test's curve depends on; a saved test is reused only where these match.
-SETTINGS = ("width", "block_order", "seed", "batch_size", "augment", "precision", "limit_train", "lr_find_iters",
-            "lr_find_start", "lr_find_end", "lr_max_rule", "lr_min_rule", "weight_decay", "momentum", "nesterov")
+SETTINGS = ("width", "block_order", "seed", "batch_size", "augment", "precision", "limit_train", "label_smoothing",
+            "lr_find_iters", "lr_find_start", "lr_find_end", "lr_max_rule", "lr_min_rule", "weight_decay", "momentum",
+            "nesterov")
 
 
 def settings_of(cfg) -> dict[str, Any]:

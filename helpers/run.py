@@ -29,8 +29,8 @@ from .lr_finder import RangeTestResult, lr_min_for, range_test
 from .model import ResNet9, build_model, count_parameters, summary_text
 from .report import render_report
 from .schedule import check_schedule, make_schedule
-from .train import (Diverged, Precision, choose_device, configure_backend, device_name, evaluate, make_optimizer,
-                    synchronize, train_epoch)
+from .train import (Diverged, Precision, choose_device, configure_backend, device_name, evaluate, make_ema,
+                    make_optimizer, synchronize, train_epoch)
 
 Log = Callable[[str], None]
 
@@ -153,10 +153,14 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
     optimizer = make_optimizer(model, cfg.lr_max, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     scheduler = make_schedule(cfg.schedule, optimizer, cfg.lr_min, cfg.lr_max, cfg.epochs, len(train_loader),
                               cfg.max_at_epoch)
-    history: dict[str, Any] = {"epochs": [], "lr": [], "momentum": [], "steps_per_epoch": len(train_loader)}
+    ema = make_ema(model, cfg.ema) if cfg.ema else None
+    history: dict[str, Any] = {"epochs": [], "lr": [], "momentum": [], "steps_per_epoch": len(train_loader),
+                               "headline": headline_key(cfg)}
     start_epoch = 0
     if state is not None:
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         precision.load_scaler_state(state["scaler"])
@@ -173,7 +177,7 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
         t0 = time.perf_counter()
         try:
             stats = train_epoch(step_fn, train_loader.epoch(epoch), optimizer, scheduler, precision, epoch + 1,
-                                progress(epoch) if progress else None)
+                                progress(epoch) if progress else None, cfg.label_smoothing, ema)
         except Diverged as e:
             kept = (f"the last good checkpoint (epoch {epoch}) stays in {run_dir}" if epoch
                     else "no epoch had finished, so no checkpoint was written")
@@ -181,11 +185,12 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
         synchronize(device)  # the clock measures the GPU's work, not how fast it was queued
         train_seconds = time.perf_counter() - t0
         # the eager module (same weights): a compiled one would recompile for the last, partial test batch
-        test_loss, test_acc = evaluate(model, test_loader, precision)
+        tests = evaluate_all(model, ema, test_loader, precision, cfg.tta)
+        test_loss, test_acc = tests["test_loss"], tests["test_acc"]
         history["lr"] += stats.lrs
         history["momentum"] += stats.momenta
-        row = {"epoch": epoch + 1, "train_loss": stats.loss, "train_acc": stats.acc, "test_loss": test_loss,
-               "test_acc": test_acc, "lr_last": stats.lrs[-1], "train_seconds": round(train_seconds, 2),
+        row = {"epoch": epoch + 1, "train_loss": stats.loss, "train_acc": stats.acc, **tests,
+               "lr_last": stats.lrs[-1], "train_seconds": round(train_seconds, 2),
                "seconds": round(time.perf_counter() - t0, 2)}
         history["epochs"].append(row)
         log(f"epoch {epoch + 1:2d}/{cfg.epochs}  train loss {stats.loss:.4f} acc {stats.acc:.4f}  "
@@ -193,10 +198,11 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
         ckpt.atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict(), "scaler": precision.scaler.state_dict(),
                           "rng": ckpt.rng_states(), "history": history, "epoch": epoch + 1,
-                          "config": cfg.to_dict()}, run_dir / ckpt.CHECKPOINT)
+                          "config": cfg.to_dict(), "ema": ema.state_dict() if ema is not None else None},
+                         run_dir / ckpt.CHECKPOINT)
         write_json(history, run_dir / "history.json")
         ckpt.RunLock(run_dir).touch()  # alive: another machine's writer keeps out
-    history["final_test_acc"] = history["epochs"][-1]["test_acc"]
+    history["final_test_acc"] = history["epochs"][-1][headline_key(cfg)]
     history["total_seconds"] = round(sum(e["seconds"] for e in history["epochs"]), 1)
     # this process, data loading and the range test included (a resumed run counts only its part)
     history["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -204,6 +210,25 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
     if cfg.report:
         render_report(run_dir, cfg, history, model, data, device, test_loader, log=log)
     return history
+
+
+def headline_key(cfg: TrainConfig) -> str:
+    """The accuracy a run reports: the weight average's where --ema is on, with --tta where on;
+    ``test_acc`` (the trained weights, plain evaluation) is recorded beside it in every run."""
+    return "test_acc" + ("_ema" if cfg.ema else "") + ("_tta" if cfg.tta != "none" else "")
+
+
+def evaluate_all(model, ema, test_loader, precision, tta: str) -> dict[str, float]:
+    """Test loss and accuracy of the weights, and where on, of their average and with ``tta``:
+    keys test_acc, test_acc_tta, test_acc_ema, test_acc_ema_tta (and the matching losses)."""
+    out: dict[str, float] = {}
+    for suffix, m in (("", model), ("_ema", ema.module if ema is not None else None)):
+        if m is None:
+            continue
+        out[f"test_loss{suffix}"], out[f"test_acc{suffix}"] = evaluate(m, test_loader, precision)
+        if tta != "none":
+            out[f"test_loss{suffix}_tta"], out[f"test_acc{suffix}_tta"] = evaluate(m, test_loader, precision, tta)
+    return out
 
 
 def _progress_factory(cfg: TrainConfig, total: int):

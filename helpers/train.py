@@ -126,6 +126,25 @@ def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_de
                            nesterov=nesterov)
 
 
+def classification_loss(out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of the logits (the softmax lives here: log-softmax + NLL), with torch's
+    own label smoothing: (1 - s) x CE + s x the mean over classes of -log p."""
+    return F.cross_entropy(out.float(), y, label_smoothing=label_smoothing)
+
+
+def make_ema(model: nn.Module, decay: float):
+    """An exponential moving average of the weights, torch's ``AveragedModel``.
+
+    ``use_buffers=True``: BatchNorm's running statistics are averaged with the weights (as D.
+    Page's and airbench's EMAs average the whole state), so the average is ready to evaluate at
+    any step; recomputing them instead (``swa_utils.update_bn``) costs a pass over the training
+    set at every evaluation.
+    """
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 @dataclass
 class EpochStats:
     loss: float
@@ -141,12 +160,13 @@ CHECK_EVERY = 20
 
 def train_epoch(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
                 optimizer: torch.optim.Optimizer, scheduler, precision: Precision, epoch: int,
-                progress: Callable | None = None) -> EpochStats:
+                progress: Callable | None = None, label_smoothing: float = 0.0, ema=None) -> EpochStats:
     """One pass over ``batches``; stops with :class:`Diverged` on a non-finite loss.
 
     Loss and accuracy add up on the device. The first non-finite loss's step and value are
     recorded there too, and read every ``CHECK_EVERY`` steps and at the end: the message
     names the exact step and LR, a few steps later than a per-step check would stop.
+    ``ema``: a :func:`make_ema` average, updated after every optimizer step.
     """
     model.train()
     lrs, momenta, seen = [], [], 0
@@ -159,11 +179,13 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Te
         momenta.append(group.get("momentum", 0.0))
         with precision.autocast():
             out = model(x)
-            loss = F.cross_entropy(out.float(), y)  # softmax lives here (log-softmax + NLL)
+            loss = classification_loss(out, y, label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         precision.scaler.scale(loss).backward()
         precision.scaler.step(optimizer)
         precision.scaler.update()
+        if ema is not None:
+            ema.update_parameters(model)
         if scheduler is not None:
             step_within(scheduler)
         loss = loss.detach()
@@ -195,16 +217,22 @@ def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, lrs: list
                        f"lr {lrs[step - 1]:.4g}; lower --lr-max (or use --lr-max auto) and start again")
 
 
+def logits(model: nn.Module, x: torch.Tensor, tta: str = "none") -> torch.Tensor:
+    """The model's logits; ``tta="flip"``: the mean of those of ``x`` and of its mirror image."""
+    out = model(x).float()
+    return (out + model(x.flip(3)).float()) / 2 if tta == "flip" else out
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             precision: Precision) -> tuple[float, float]:
-    """Mean loss and accuracy, in eval mode (restored afterwards)."""
+             precision: Precision, tta: str = "none") -> tuple[float, float]:
+    """Mean loss and accuracy, in eval mode (restored afterwards), with test-time ``tta``."""
     was_training = model.training
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
     for x, y in batches:
         with precision.autocast():
-            out = model(x)
+            out = logits(model, x, tta)
         total_loss += float(F.cross_entropy(out.float(), y, reduction="sum"))
         correct += int((out.argmax(1) == y).sum())
         seen += len(y)

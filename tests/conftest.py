@@ -72,8 +72,8 @@ def fail_in_epoch(monkeypatch, epoch: int, error: BaseException) -> None:
 
     real = run.train_epoch
 
-    def patched(model, batches, optimizer, scheduler, precision, ep, progress=None):
+    def patched(model, batches, optimizer, scheduler, precision, ep, progress=None, *extra):
         if ep == epoch:
             raise error
-        return real(model, batches, optimizer, scheduler, precision, ep, progress)
+        return real(model, batches, optimizer, scheduler, precision, ep, progress, *extra)
     monkeypatch.setattr(run, "train_epoch", patched)

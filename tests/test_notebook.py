@@ -33,6 +33,7 @@ def test_saved_parameters_are_the_assignments():
     assert (scope["LIMIT_TRAIN"], scope["LIMIT_TEST"], scope["QUICK"], scope["SEED"]) == (0, 0, False, d.seed)
     assert scope["LR_FIND_ITERS"] == d.lr_find_iters and scope["AUGMENT"] == d.augment
     assert scope["PRECISION"] == d.precision == "auto" and scope["DEVICE"] == d.device
+    assert (scope["LABEL_SMOOTHING"], scope["TTA"], scope["EMA"]) == (d.label_smoothing, d.tta, d.ema) == (0, "none", 0)
 
 
 def test_injected_parameters_are_never_saved(tmp_path):

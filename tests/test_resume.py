@@ -23,13 +23,13 @@ KILLER = """
 import os, signal, sys
 import helpers.run as run
 real = run.train_epoch
-def train_epoch(model, batches, optimizer, scheduler, precision, epoch, progress=None):
+def train_epoch(model, batches, optimizer, scheduler, precision, epoch, progress=None, *extra):
     def hooked():
         for step, batch in enumerate(batches, 1):
             if (epoch, step) == ({e}, {s}):
                 os.kill(os.getpid(), signal.SIGKILL)
             yield batch
-    return real(model, hooked(), optimizer, scheduler, precision, epoch, progress)
+    return real(model, hooked(), optimizer, scheduler, precision, epoch, progress, *extra)
 run.train_epoch = train_epoch
 from helpers.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -64,9 +64,9 @@ def test_sigkill_inside_an_epoch_then_resume_equals_uninterrupted(tmp_path, monk
     trained = []
     real = run.train_epoch
 
-    def counting(model, batches, optimizer, scheduler, precision, epoch, progress=None):
+    def counting(model, batches, optimizer, scheduler, precision, epoch, progress=None, *extra):
         trained.append(epoch)
-        return real(model, batches, optimizer, scheduler, precision, epoch, progress)
+        return real(model, batches, optimizer, scheduler, precision, epoch, progress, *extra)
     monkeypatch.setattr(run, "train_epoch", counting)
     assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
     assert trained == [2, 3]  # only the remaining epochs
