@@ -37,7 +37,8 @@ from helpers.data import Split  # noqa: E402
 from helpers.loaders import BatchedTrainLoader  # noqa: E402
 from helpers.model import build_model  # noqa: E402
 from helpers.schedule import one_cycle  # noqa: E402
-from helpers.train import Precision, configure_backend, device_name, make_optimizer, train_epoch  # noqa: E402
+from helpers.train import (Precision, bf16_in_hardware, configure_backend, device_name, make_optimizer,  # noqa: E402
+                           train_epoch)
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s for 16-bit inputs, from NVIDIA's data sheets;
 # the first name fragment found in the device's name wins (so "H100 PCIe" before "H100").
@@ -145,7 +146,7 @@ def measure(variant: str, split: Split, width: float, device: torch.device, prec
 def precisions_for(device: torch.device) -> list[str]:
     if device.type != "cuda":
         return ["fp32"]
-    return (["bf16"] if torch.cuda.is_bf16_supported(including_emulation=False) else []) + ["fp16"]
+    return (["bf16"] if bf16_in_hardware() else []) + ["fp16"]
 
 
 def main(argv: list[str] | None = None) -> dict:

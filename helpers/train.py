@@ -40,15 +40,21 @@ def choose_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def cuda_amp_dtype() -> torch.dtype:
-    """bf16 where the GPU computes it in hardware (compute capability >= 8: A100, L4, H100), else fp16.
+def bf16_in_hardware() -> bool:
+    """Whether the current GPU computes bf16 in hardware: AMD's (ROCm), and NVIDIA's from compute
+    capability 8 (A100, L4, H100).
 
-    ``torch.cuda.is_bf16_supported()`` defaults to ``including_emulation=True`` and answers
-    yes on a T4 (7.5), where cuDNN has no bf16 convolutions: every conv would fall back to a
-    slow path, and torch.compile refuses bf16 there. Without emulation it checks the major
-    capability (>= 8) only.
+    The test ``torch.cuda.is_bf16_supported(including_emulation=False)`` makes, written out:
+    older torch releases lack the keyword, and its default (emulation included) answers yes on a
+    T4 (7.5), where cuDNN has no bf16 convolutions (every conv would take a slow path, and
+    torch.compile refuses bf16 there).
     """
-    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+    return bool(torch.version.hip) or torch.cuda.get_device_properties(torch.cuda.current_device()).major >= 8
+
+
+def cuda_amp_dtype() -> torch.dtype:
+    """bf16 where the GPU computes it in hardware (:func:`bf16_in_hardware`), else fp16."""
+    return torch.bfloat16 if bf16_in_hardware() else torch.float16
 
 
 @dataclass
@@ -72,7 +78,7 @@ class Precision:
             return cls(device.type, None)
         if choice == "auto":
             return cls("cuda", cuda_amp_dtype()) if device.type == "cuda" else cls(device.type, None)
-        if choice == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        if choice == "bf16" and device.type == "cuda" and not bf16_in_hardware():
             raise UserError("--precision bf16 needs a GPU that computes bf16 in hardware (compute capability 8.0 "
                             "or more: A100, L4, H100); this one emulates it slowly: use --precision fp16 or auto")
         return cls(device.type, {"bf16": torch.bfloat16, "fp16": torch.float16}[choice])
