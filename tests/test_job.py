@@ -190,3 +190,22 @@ def test_a_second_writer_is_refused_in_one_line_and_a_dead_ones_lock_taken_over(
     assert lock.acquire() is True and lock.acquire() is False  # taken over; then ours already
     lock.release()
     assert not (folder / ckpt.LOCK).exists()
+
+
+# the README and --help say what the code does ------------------------------------------------------
+def test_readme_module_table_names_every_module():
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    table = readme[readme.index("## What is in the package"):readme.index("Design notes:")]
+    missing = [p.name for p in (root / "helpers").glob("*.py")
+               if not p.name.startswith("__") and f"`{p.name}`" not in table]
+    assert not missing, f"README's module table lacks {missing}"
+
+
+def test_lr_rule_options_list_the_rules_config_holds(capsys):
+    from helpers.config import LR_MAX_RULES, LR_MIN_RULES
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"one of {', '.join(LR_MIN_RULES)}" in text and f"one of {', '.join(LR_MAX_RULES)}" in text
