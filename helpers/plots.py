@@ -305,7 +305,9 @@ def plot_ladder(rows: Sequence[dict], arms: dict[str, str], path: Path) -> Path:
         ax.set_yticks(range(len(names)), [arms[a] for a in names], fontsize=7)
         ax.invert_yaxis()
         ax.grid(alpha=0.3, axis="x")
-        ax.set_title(f"width {width:g}, {device}", fontsize=9)
+        seeds = sorted({r["seed"] for r in rows if r["arm"] in names and r["width"] == width
+                        and row_device(r) == device})
+        ax.set_title(f"width {width:g}, {device}, seeds {', '.join(map(str, seeds))}", fontsize=9)
     axes[-1, 0].set_xlabel("final test accuracy (%), 24 epochs, batch 512, the JPEG copy")
     fig.suptitle("Our default against an independent reference of Page's recipe (dots = seeds, bar = mean)",
                  fontsize=9)
