@@ -331,7 +331,9 @@ def plot_jpeg(levels: dict, rows: Sequence[dict], path: Path) -> Path:
                 ax.annotate(f"q{q}", (x, np.mean(acc)), textcoords="offset points", xytext=(4, 4), fontsize=7)
                 pts.append((x, np.mean(acc)))
         if pts:
-            ax.plot(*zip(*sorted(pts)), color=f"C{i}", marker="o", label=f"width {width:g}, {device}: re-encoded")
+            seeds = sorted({r["seed"] for r in here if r["arm"].startswith("q")})
+            ax.plot(*zip(*sorted(pts)), color=f"C{i}", marker="o",
+                    label=f"width {width:g}, {device}: re-encoded (line = mean; seeds {', '.join(map(str, seeds))})")
         copy = [100 * r["final_test_acc"] for r in here if r["arm"] == "ours"]
         if copy:
             m, sd = np.mean(copy), np.std(copy, ddof=1) if len(copy) > 1 else 0.0

@@ -228,7 +228,8 @@ def jpeg_table(levels: dict, rows: list[dict]) -> str:
             vs = _pair_row(g[f"q{q}"], copy) if len(copy) > 1 and a["n"] > 1 else "n/a | n/a | n/a |"
             out.append(f"| re-encoded at quality {q} | {lv['train']['psnr_db_mean']:.2f} / {lv['test']['psnr_db_mean']:.2f} dB | "
                        f"{lv['train']['bytes_mean']:.0f} | {width:g} | {device} | {a['n']} | "
-                       f"{100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | " + vs)
+                       + (f"{100 * a['mean']:.2f}% +- {100 * a['std']:.2f} | " if a["n"] > 1 else
+                          f"{100 * a['mean']:.2f}% (one run) | ") + vs)
     return "\n".join(out) + "\n"
 
 
