@@ -233,15 +233,15 @@ def jpeg_table(levels: dict, rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def jpeg_slope(levels: dict, rows: list[dict]) -> dict[tuple, float]:
-    """(width, device) -> least-squares slope of mean accuracy (points) against PSNR (dB) over the
-    re-encoded levels that ran there (two or more)."""
+def jpeg_slope(levels: dict, rows: list[dict]) -> dict[tuple, list[tuple[str, str, float]]]:
+    """(width, device) -> (level, next level, points a dB) between neighbouring re-encoded levels
+    (mean accuracy against test PSNR): piecewise, because accuracy saturates as PSNR grows."""
     out = {}
     for key, g in _groups(rows).items():
-        pts = [(levels[q]["test"]["psnr_db_mean"], 100 * summarize(g[f"q{q}"])["mean"]) for q in levels if f"q{q}" in g]
+        pts = sorted((levels[q]["test"]["psnr_db_mean"], 100 * summarize(g[f"q{q}"])["mean"], q)
+                     for q in levels if f"q{q}" in g)
         if len(pts) >= 2:
-            x, y = np.array(pts).T
-            out[key] = float(np.polyfit(x, y, 1)[0])
+            out[key] = [(f"q{a[2]}", f"q{b[2]}", (b[1] - a[1]) / (b[0] - a[0])) for a, b in zip(pts, pts[1:])]
     return out
 
 
@@ -330,7 +330,8 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
     if jpeg.is_file() and any(r["arm"].startswith("q") for r in ladder_rows):
         levels = json.loads(jpeg.read_text())["levels"]
         png = plots.plot_jpeg(levels, ladder_rows, assets / "jpeg_levels.png")
-        slopes = "".join(f"\nSlope over the re-encoded levels, width {w:g}, {d}: {s:+.2f} points a dB of PSNR.\n"
+        slopes = "".join(f"\nSlopes between neighbouring levels, width {w:g}, {d}: "
+                         + ", ".join(f"{a} -> {b} {v:+.2f} points a dB" for a, b, v in s) + ".\n"
                          for (w, d), s in sorted(jpeg_slope(levels, ladder_rows).items()))
         out["jpeg"] = (jpeg_table(levels, ladder_rows) + slopes +
                        f"\n![accuracy against JPEG level]({png.relative_to(assets.parent).as_posix()})\n")
