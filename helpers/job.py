@@ -30,7 +30,7 @@ from .config import TrainConfig
 from .data import Cifar10, load_data
 from .errors import UserError
 from .loaders import check_batch_size
-from .lr_finder import RangeTestResult, lr_min_for, settings_of
+from .lr_finder import RangeTestResult, lrs_in_force, settings_of
 from .report import augmentation_samples, results_table, run_banner
 from .schedule import check_schedule, make_schedule_values
 
@@ -152,12 +152,9 @@ class Run:
     def lrs(self) -> tuple[float, float]:
         """(LRMIN, LRMAX) as training will use them: the run's own when it has started, else the
         parameters', with 'auto' read off the range test exactly as the job reads it."""
-        lr_max, lr_min = self.cfg.lr_max, self.cfg.lr_min
-        if "auto" in (lr_max, lr_min):
-            result = self.range_test()
-            lr_max = result.lr_max if lr_max == "auto" else lr_max
-            lr_min = lr_min_for(lr_max, result.suggestions["smith_min"], self.cfg.lr_min_rule) \
-                if lr_min == "auto" else lr_min
+        lr_min, lr_max = self.cfg.lr_min, self.cfg.lr_max
+        if "auto" in (lr_min, lr_max):
+            lr_min, lr_max = lrs_in_force(lr_min, lr_max, self.range_test(), self.cfg.lr_min_rule)
         if lr_min >= lr_max:
             raise UserError(f"LR_MIN ({lr_min:.4g}) must be smaller than LR_MAX ({lr_max:.4g})")
         return lr_min, lr_max

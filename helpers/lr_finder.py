@@ -197,6 +197,15 @@ def lr_min_for(lr_max: float, smith_min: float, rule: str = "smith") -> float:
     return min(lr_min, lr_max / 2)  # LRMIN must sit below LRMAX for a one-cycle schedule to exist
 
 
+def lrs_in_force(lr_min: float | str, lr_max: float | str, result: "RangeTestResult",
+                 lr_min_rule: str = "smith") -> tuple[float, float]:
+    """(LRMIN, LRMAX) a run uses: numbers as given, 'auto' read off the range test (LRMIN for the
+    LRMAX in force, the user's if fixed). The job and the notebook's schedule cell both call it."""
+    lr_max = result.lr_max if lr_max == "auto" else lr_max
+    lr_min = lr_min_for(lr_max, result.suggestions["smith_min"], lr_min_rule) if lr_min == "auto" else lr_min
+    return lr_min, lr_max
+
+
 class _EpochIter:
     """Adapts a ``.epoch(k)`` loader to an iterable that starts a new epoch each time."""
 

@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .data import Cifar10, load_data
 from .errors import Interrupted, UserError
 from .loaders import EvalLoader, check_batch_size, make_train_loader
-from .lr_finder import RangeTestResult, lr_min_for, range_test
+from .lr_finder import RangeTestResult, lrs_in_force, range_test
 from .model import ResNet9, build_model, count_parameters, summary_text
 from .report import render_report
 from .schedule import check_schedule, make_schedule
@@ -80,10 +80,7 @@ def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_di
     if result is None:
         result = range_test(model, train_loader, device, precision, cfg, log=log)
     save_range_test(result, run_dir)
-    if cfg.lr_max == "auto":
-        cfg.lr_max = result.lr_max
-    if cfg.lr_min == "auto":  # read off the curve for the LRMAX in force, the user's if fixed
-        cfg.lr_min = lr_min_for(cfg.lr_max, result.suggestions["smith_min"], cfg.lr_min_rule)
+    cfg.lr_min, cfg.lr_max = lrs_in_force(cfg.lr_min, cfg.lr_max, result, cfg.lr_min_rule)
     cfg.resolved["lr_find"] = {"lr_max": result.lr_max, "lr_min": result.lr_min,
                                "rule": result.rule, "seconds": round(result.seconds, 1)}
     if cfg.lr_min >= cfg.lr_max:
