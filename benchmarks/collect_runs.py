@@ -1,4 +1,5 @@
-"""Collect finished run folders into one small JSON of (arm, width, LR rule, seed, LRs, final accuracy).
+"""Collect finished run folders into one small JSON of (arm, width, LR rule, seed, LRs, final accuracy,
+and each epoch's test accuracies: plain, and with TTA / the weight average where a run had them).
 
     python benchmarks/collect_runs.py --label "H100 call 1" RUN_DIR... --out results/lr_rules/h100.json
 
@@ -22,7 +23,11 @@ def row(run_dir: Path, label: str) -> dict:
     return {"run": run_dir.name, "label": label, "arm": arm, "width": cfg["width"], "rule": cfg["lr_max_rule"],
             "seed": cfg["seed"], "lr_max": cfg["lr_max"], "lr_min": cfg["lr_min"], "epochs": cfg["epochs"],
             "device_name": cfg["resolved"]["device_name"], "precision": cfg["resolved"]["precision"],
-            "block_order": cfg.get("block_order", "assignment"), "final_test_acc": history["final_test_acc"]}
+            "block_order": cfg.get("block_order", "assignment"), "final_test_acc": history["final_test_acc"],
+            "label_smoothing": cfg.get("label_smoothing", 0.0), "tta": cfg.get("tta", "none"), "ema": cfg.get("ema", 0.0),
+            # test_acc, test_acc_tta, test_acc_ema, test_acc_ema_tta (the reference's history has test_acc)
+            "curves": {k: [e[k] for e in history["epochs"]] for k in (history["epochs"] or [{}])[-1]
+                       if k.startswith("test_acc")}}
 
 
 def _finished(run_dir: Path) -> bool:

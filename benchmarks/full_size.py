@@ -7,7 +7,9 @@ accuracy, LRMIN/LRMAX found, seconds per epoch, images/s, peak GPU memory; the d
 torch version, precision, and mean and standard deviation over the seeds), next to each
 seed's run folder (config.json, history.json, lr_find.json; checkpoints too, not to commit).
 Without a CUDA GPU it stops with one line, unless --proxy-width W asks for a narrow proxy
-on whatever device there is.
+on whatever device there is. The seeds go through helpers.sweep.run_jobs: one after another, or
+with --ray one per GPU of this machine (or --ray-address, of a cluster); finished seeds are read
+back and an interrupted one continues, so the same command picks up where it stopped.
 """
 from __future__ import annotations
 
@@ -15,17 +17,17 @@ import argparse
 import json
 import statistics
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from helpers import sweep  # noqa: E402
 from helpers.config import TrainConfig  # noqa: E402
-from helpers.data import load_data  # noqa: E402
 from helpers.errors import UserError  # noqa: E402
 from helpers.results import full_size_table  # noqa: E402
-from helpers.run import train_run  # noqa: E402
 from helpers.stats import summarize  # noqa: E402
 
 
@@ -37,8 +39,7 @@ def seed_row(run_dir: Path, history: dict) -> dict:
             "best_test_acc": max(e["test_acc"] for e in epochs), "lr_min": cfg["lr_min"], "lr_max": cfg["lr_max"],
             "seconds_per_epoch": round(per_epoch, 2),
             "images_per_second": round(history["steps_per_epoch"] * cfg["batch_size"] / per_epoch, 1),
-            "peak_gpu_memory_gib": (round(torch.cuda.max_memory_allocated() / 2**30, 2)
-                                    if torch.cuda.is_available() else None),
+            "peak_gpu_memory_gib": history.get("peak_gpu_memory_gib"),  # the run's own process measured it
             "run_dir": run_dir.name}
 
 
@@ -56,28 +57,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit-train", type=int, default=0, help="for a quick check only")
     p.add_argument("--limit-test", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    sweep.add_arguments(p)
     args = p.parse_args(argv)
-    if not torch.cuda.is_available() and args.proxy_width is None:
+    if not torch.cuda.is_available() and args.proxy_width is None and not args.ray_address:
         print("error: no CUDA GPU is visible; this benchmark measures the full network on a GPU "
               "(add --proxy-width 0.125 to run a narrow proxy here instead)", file=sys.stderr)
         return 2
     width = args.proxy_width if args.proxy_width is not None else 1.0
-    out = Path(args.out)
-    base = TrainConfig(data_dir=args.data_dir, download=False, width=width, epochs=args.epochs,
+    out = Path(args.out).resolve()  # absolute: a Ray worker runs in its own folder
+    base = TrainConfig(data_dir=str(Path(args.data_dir).resolve()), download=False, width=width, epochs=args.epochs,
                        max_at_epoch=min(TrainConfig.max_at_epoch, args.epochs / 2), batch_size=args.batch_size,
                        compile=args.compile, precision=args.precision, limit_train=args.limit_train, limit_test=args.limit_test,
                        progress=False, report=False)
     try:
         base.validate()
-        data = load_data(base)
-        rows = []
-        for seed in args.seeds:
-            run_dir = out / f"seed{seed}"
-            if torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
-            cfg = TrainConfig.from_dict({**base.to_dict(), "seed": seed, "out": str(run_dir), "resolved": {}})
-            rows.append(seed_row(run_dir, train_run(cfg, data=data)))
-            print(f"seed {seed}: final test accuracy {100 * rows[-1]['final_test_acc']:.2f}%", flush=True)
+        ray, cpus = sweep.settings_from(args)
+        dirs = [out / f"seed{seed}" for seed in args.seeds]
+        jobs = [sweep.Job(f"seed {seed}", sweep.train_job,
+                          {"config": {**base.to_dict(), "seed": seed, "out": str(d), "resolved": {}}},
+                          done=partial(sweep.finished_history, d), needs=(base.data_dir,))
+                for seed, d in zip(args.seeds, dirs)]
+        rows = [seed_row(d, h) for d, h in zip(dirs, sweep.run_jobs(jobs, ray, cpus))]
+        for row in rows:
+            print(f"seed {row['seed']}: final test accuracy {100 * row['final_test_acc']:.2f}%", flush=True)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -19,6 +19,10 @@ LOCK = ".lock"
 # A lock from another machine (two Colab sessions on one Drive folder) that nobody has touched
 # for this long is taken to be left behind by a dead session. A writer touches it every epoch.
 STALE_SECONDS = 15 * 60
+# What a run folder holds before its first epoch ends (the figures the notebook's cells draw first,
+# the range test, the settings, the lock): a folder holding only these has nothing to resume.
+PRE_TRAINING = frozenset({"augmentation.png", "triangle.png", "lr_find.json", "lr_find.png", "schedule.png",
+                          "summary.txt", "config.json", LOCK})
 
 
 def rng_states() -> dict[str, Any]:

@@ -9,6 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from . import sweep
 from .config import (AUGMENT_CHOICES, BLOCK_ORDERS, DEVICE_CHOICES, LR_MAX_RULES, LR_MIN_RULES, PRECISIONS,
                      SCHEDULES, TTA_CHOICES, TrainConfig)
 from .errors import Interrupted, UserError
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--arm", dest="arms", action="append", default=None, metavar="SCHEDULE:EPOCHS",
                    help="repeatable; default: one_cycle:8 one_cycle:24 step:8 step:24 one_cycle_annealed:24 "
                         "step:48")
+    sweep.add_arguments(c)
 
     res = sub.add_parser("results", help="render the README's measured tables and figures from results/")
     res.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
@@ -158,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
         from .compare import DEFAULT_ARMS, compare, parse_arm
 
         arms = [parse_arm(a) for a in args.arms] if args.arms else list(DEFAULT_ARMS)
+        ray, cpus = sweep.settings_from(args)
         summary = compare(_config(args), args.seeds, arms, args.out,
-                          command="python -m helpers " + shlex.join(args.argv))
+                          command="python -m helpers " + shlex.join(args.argv), ray=ray, cpus_per_job=cpus)
         for name, arm in summary["arms"].items():
             s = arm["final_summary"]
             print(f"{name}: {100 * s['mean']:.2f}% +- {100 * s['std']:.2f} over {s['n']} seeds")

@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from . import checkpoint as ckpt
 from .checkpoint import atomic_write_text
 from .config import SCHEDULES, TrainConfig
-from .data import load_data
+from .data import load_cifar10
 from .errors import UserError
-from .lr_finder import RangeTestResult, lr_min_for
+from .lr_finder import lr_min_for
 from .plots import plot_compare_budget, plot_compare_curves
 from .results import compare_table
-from .run import find_lrs, prepare_run_dir, train_run
+from .run import prepare_run_dir
 from .stats import summarize, welch_t
+from .sweep import Job, RaySettings, finished_history, range_test_job, run_jobs, saved_suggestions, train_job
 
 Log = Callable[[str], None]
 # The issue's arms: (schedule, epochs). Budgets 8 and 24 for the assignment's cycle and the step
@@ -90,40 +90,43 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], out: str,
-            log: Log = print, command: str = "") -> dict[str, Any]:
+            log: Log = print, command: str = "", ray: RaySettings | None = None,
+            cpus_per_job: int | None = None) -> dict[str, Any]:
+    """Every (arm, seed) run into ``out``, then the summary and figures. The runs go through
+    :func:`helpers.sweep.run_jobs`: here one at a time, or on Ray (``ray``); finished runs and
+    range tests are read back, an interrupted one continues."""
     base.validate()
-    data = load_data(base)
-    out_dir = Path(out)
+    out_dir = Path(out).resolve()  # absolute: a Ray worker runs in its own folder
     if not any(out_dir.glob("lr_find-s*.json")):  # else: this command's folder, continued
-        prepare_run_dir(out, resumable=False)
+        prepare_run_dir(str(out_dir), resumable=False)
+    given_data_dir = str(base.data_dir)
+    needs = (str(Path(base.data_dir).resolve()), str(out_dir))
+    base = TrainConfig.from_dict({**base.to_dict(), "data_dir": needs[0]})
+    if base.download:  # fetched once, here, not by several workers into one folder at once
+        load_cifar10(base.data_dir, download=True, log=log)
+    tests = [Job(f"range test seed {seed}", range_test_job,
+                 {"config": {**base.to_dict(), "seed": seed}, "out": str(out_dir), "name": f"lr_find-s{seed}.json"},
+                 done=partial(saved_suggestions, out_dir / f"lr_find-s{seed}.json"), needs=needs, device=base.device)
+             for seed in seeds]
+    found = dict(zip(seeds, run_jobs(tests, ray, cpus_per_job, log)))
+    cells = [(kind, epochs, seed) for seed in seeds for kind, epochs in arms]
+    configs = [arm_config(base, kind, epochs, seed, found[seed], out_dir / f"{arm_name(kind, epochs)}-s{seed}")
+               for kind, epochs, seed in cells]
+    histories = run_jobs([Job(f"{arm_name(kind, epochs)} seed {seed}", train_job, {"config": cfg.to_dict()},
+                              done=partial(finished_history, cfg.out), needs=needs, device=base.device)
+                          for (kind, epochs, seed), cfg in zip(cells, configs)], ray, cpus_per_job, log)
     runs: list[dict[str, Any]] = []
-    for seed in seeds:
-        lr_name = f"lr_find-s{seed}.json"
-        if (out_dir / lr_name).is_file():  # an interrupted compare continues where it stopped
-            lrs = RangeTestResult.load(out_dir / lr_name).suggestions
-        else:
-            result = find_lrs(TrainConfig.from_dict({**base.to_dict(), "seed": seed}), data, log=log)
-            result.save(out_dir, lr_name)
-            lrs = result.suggestions
-        for kind, epochs in arms:
-            run_dir = out_dir / f"{arm_name(kind, epochs)}-s{seed}"
-            cfg = arm_config(base, kind, epochs, seed, lrs, run_dir)
-            if (run_dir / ckpt.CHECKPOINT).is_file():  # finished (nothing left to train) or interrupted
-                history = train_run(cfg, resume=str(run_dir), data=data, log=log)
-            else:
-                if run_dir.is_dir():  # this command's own folder, stopped before its first epoch ended
-                    shutil.rmtree(run_dir)
-                history = train_run(cfg, data=data, log=log)
-            runs.append({"arm": arm_name(kind, epochs), "schedule": kind, "epochs": epochs, "seed": seed,
-                         "lr_max": cfg.lr_max, "lr_min": cfg.lr_min if kind != "step" else None,
-                         "final_test_acc": history["final_test_acc"],
-                         "test_acc": [e["test_acc"] for e in history["epochs"]],
-                         "train_seconds": sum(e["train_seconds"] for e in history["epochs"])})
-            log(f"{runs[-1]['arm']} seed {seed}: final test accuracy {100 * history['final_test_acc']:.2f}%")
-    resolved = json.loads((out_dir / f"{runs[0]['arm']}-s{seeds[0]}" / "config.json").read_text())["resolved"]
-    summary = {"command": command.replace(str(base.data_dir), "DIR"), "width": base.width, "batch_size": base.batch_size,
+    for (kind, epochs, seed), cfg, history in zip(cells, configs, histories):
+        runs.append({"arm": arm_name(kind, epochs), "schedule": kind, "epochs": epochs, "seed": seed,
+                     "lr_max": cfg.lr_max, "lr_min": cfg.lr_min if kind != "step" else None,
+                     "final_test_acc": history["final_test_acc"],
+                     "test_acc": [e["test_acc"] for e in history["epochs"]],
+                     "train_seconds": sum(e["train_seconds"] for e in history["epochs"])})
+        log(f"{runs[-1]['arm']} seed {seed}: final test accuracy {100 * history['final_test_acc']:.2f}%")
+    resolved = json.loads((Path(configs[0].out) / "config.json").read_text())["resolved"]
+    summary = {"command": command.replace(given_data_dir, "DIR"), "width": base.width, "batch_size": base.batch_size,
                "device_name": resolved["device_name"], "precision": resolved["precision"],
-               "data": {"train_images": len(data.train), "test_images": len(data.test)},
+               "data": {"train_images": resolved["train_images"], "test_images": resolved["test_images"]},
                "runs": runs, **summarize_runs(runs)}
     atomic_write_text(json.dumps(summary, indent=1), out_dir / "summary.json")
     plot_compare_curves(summary, out_dir / "compare_curves.png")

@@ -249,9 +249,9 @@ def load_cifar10(data_dir: str | os.PathLike, download: bool = True, log: Log = 
     return Cifar10(train, test, source=f"torchvision download into {data_dir}")
 
 
-def load_data(cfg: TrainConfig, log: Log = print) -> Cifar10:
-    """CIFAR-10 as a run's settings ask for it: ``data_dir``, ``download`` and the ``limit_*`` subsets."""
-    data = load_cifar10(cfg.data_dir, download=cfg.download, log=log)
-    data.train = data.train.subset(cfg.limit_train, cfg.seed)
-    data.test = data.test.subset(cfg.limit_test, cfg.seed)
-    return data
+def load_data(cfg: TrainConfig, log: Log = print, loaded: Cifar10 | None = None) -> Cifar10:
+    """CIFAR-10 as a run's settings ask for it: ``data_dir``, ``download`` and the ``limit_*`` subsets.
+    ``loaded``: the whole copy, already read (a sweep's worker reads the folder once for many runs)."""
+    full = loaded if loaded is not None else load_cifar10(cfg.data_dir, download=cfg.download, log=log)
+    return Cifar10(full.train.subset(cfg.limit_train, cfg.seed), full.test.subset(cfg.limit_test, cfg.seed),
+                   full.classes, full.source)

@@ -36,9 +36,6 @@ from .schedule import check_schedule, make_schedule_values
 
 Log = Callable[[str], None]
 
-# What the cells before training write; a folder holding only these (and the lock) is reused.
-PRE_TRAINING = {"augmentation.png", "triangle.png", "lr_find.json", "lr_find.png", "schedule.png", "summary.txt",
-                "config.json", ckpt.LOCK}
 # Settings that do not change what a run computes: a continued run may differ in these.
 NOT_COMPARED = {"out", "resolved", "data_dir", "download", "progress", "report", "num_workers", "compile"}
 
@@ -93,7 +90,7 @@ class Run:
             log(f"{run_dir} holds a checkpoint after epoch {epoch}: training continues that run")
             saved.data_dir, saved.progress = cfg.data_dir, cfg.progress  # where the data is now
             return cls(saved, run_dir, True, log)
-        others = sorted(p.name for p in run_dir.iterdir() if p.name not in PRE_TRAINING) if run_dir.is_dir() else []
+        others = sorted(p.name for p in run_dir.iterdir() if p.name not in ckpt.PRE_TRAINING) if run_dir.is_dir() else []
         if others:
             raise UserError(f"{run_dir} holds files that are not this notebook's run ({', '.join(others[:5])}); "
                             "choose another OUT (nothing there is overwritten)")

@@ -315,6 +315,37 @@ def plot_ladder(rows: Sequence[dict], arms: dict[str, str], path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_tricks(rows: Sequence[dict], variants: dict[tuple, str], path: Path) -> Path:
+    """Test accuracy per epoch of the default and of the opt-in extras (mean over seeds, band =
+    min-max), one panel per width and device; the last epochs enlarged on the right."""
+    keys = sorted({(r["width"], row_device(r)) for r in rows}, key=lambda k: (-k[0], k[1]))
+    fig, axes = plt.subplots(len(keys), 2, figsize=(11, 3.6 * len(keys)), squeeze=False)
+    shown = [v for v in variants if v[1] in ("test_acc", "test_acc_ema_tta")]  # the default, LS, and each + EMA + TTA
+    for (ax, zoom), (width, device) in zip(axes, keys):
+        here = [r for r in rows if r["width"] == width and row_device(r) == device]
+        seeds = sorted({r["seed"] for r in here})
+        for i, (arm, key) in enumerate(shown):
+            curves = np.array([r["curves"][key] for r in here if r["arm"] == arm and key in r.get("curves", {})]) * 100
+            if not len(curves):
+                continue
+            x = np.arange(1, curves.shape[1] + 1)
+            for a in (ax, zoom):
+                a.plot(x, curves.mean(0), color=f"C{i}", lw=1.5, label=f"{variants[(arm, key)]} ({len(curves)} seeds)")
+                a.fill_between(x, curves.min(0), curves.max(0), color=f"C{i}", alpha=0.15)
+        zoom.set_xlim(max(1, x[-1] - 8), x[-1])
+        zoom.set_ylim(*np.percentile(np.concatenate([l.get_ydata()[-9:] for l in zoom.get_lines()]), [0, 100]) + [-1, 1])
+        ax.set_title(f"width {width:g}, {device}, seeds {', '.join(map(str, seeds))}", fontsize=9)
+        zoom.set_title("the last epochs", fontsize=9)
+        for a in (ax, zoom):
+            a.set_xlabel("epoch")
+            a.grid(alpha=0.3)
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(fontsize=7)
+    fig.suptitle("The opt-in extras against the assignment's recipe (line = mean over seeds, band = min-max)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_jpeg(levels: dict, rows: Sequence[dict], path: Path) -> Path:
     """The default's final accuracy against each JPEG level's PSNR relative to the copy; the copy's
     own runs as a band (mean +- sd). One colour per width and device."""

@@ -245,6 +245,55 @@ def jpeg_slope(levels: dict, rows: list[dict]) -> dict[tuple, list[tuple[str, st
     return out
 
 
+# The opt-in extras (issue 21): (arm, accuracy key) -> name. A tta-ema run trains as the default
+# does (TTA and the average change no step), so its plain accuracy is the default's.
+TRICKS = {
+    ("tta-ema", "test_acc"): "the default (the assignment's recipe)",
+    ("tta-ema", "test_acc_tta"): "+ flip TTA",
+    ("tta-ema", "test_acc_ema"): "+ EMA 0.99",
+    ("tta-ema", "test_acc_ema_tta"): "+ EMA + TTA",
+    ("ls-tta-ema", "test_acc"): "+ label smoothing 0.2",
+    ("ls-tta-ema", "test_acc_tta"): "+ smoothing + TTA",
+    ("ls-tta-ema", "test_acc_ema"): "+ smoothing + EMA",
+    ("ls-tta-ema", "test_acc_ema_tta"): "+ all three",
+}
+TRICKS_BASE = ("tta-ema", "test_acc")
+
+
+def tricks_finals(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, float]]]:
+    """(width, device) -> (arm, key) -> seed -> final accuracy, for the TRICKS variants."""
+    out: dict[tuple, dict[tuple, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        for (arm, key) in TRICKS:
+            if r["arm"] == arm and key in r.get("curves", {}):
+                out[(r["width"], plots.row_device(r))][(arm, key)][r["seed"]] = r["curves"][key][-1]
+    return out
+
+
+def tricks_table(rows: list[dict]) -> str:
+    """Each extra alone and together against the default: mean +- sd over seeds, the difference,
+    Welch t, and the per-seed (paired) difference, since every variant shares the default's seeds."""
+    out = ["| width | device | variant | seeds | final test accuracy | vs the default | Welch t | larger than the "
+           "seed noise? | paired difference (same seeds) |", "|---:|---|---|---|---:|---:|---:|---|---:|"]
+    for (width, device), g in sorted(tricks_finals(rows).items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        base = g.get(TRICKS_BASE, {})
+        for variant, name in TRICKS.items():
+            if variant not in g:
+                continue
+            acc = g[variant]
+            s = summarize(list(acc.values()))
+            line = (f"| {width:g} | {device} | {name} | {', '.join(map(str, sorted(acc)))} | "
+                    f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | ")
+            common = sorted(set(acc) & set(base))
+            if variant == TRICKS_BASE or len(acc) < 2 or len(base) < 2:
+                line += "- | - | - | - |"
+            else:
+                d = summarize([acc[k] - base[k] for k in common])
+                line += _pair_row(list(acc.values()), list(base.values())) + f" {100 * d['mean']:+.2f} +- {100 * d['std']:.2f} |"
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def speed_table(summary: dict) -> str:
     """``benchmarks/speed.py``'s JSON as a table: per variant and precision, the epoch time, its
     ratio to the reference's at the same precision, images/s, FLOPs and the fraction of peak."""
@@ -263,6 +312,21 @@ def speed_table(summary: dict) -> str:
             f"{summary['images']:,} images an epoch, batch {summary['batch_size']}, median of "
             f"{summary['epochs_timed']} epochs after a warm-up epoch.{proxy}\n\n" + "\n".join(rows) +
             f"\n\nCommand: `{summary['command']}`\n")
+
+
+def sweep_table(m: dict) -> str:
+    """``benchmarks/sweep_speed.py``'s JSON: one comparison run three ways, wall time each."""
+    rows = ["| how | options | wall time | Ray's speed-up against it |", "|---|---|---:|---:|"]
+    ray = next(x["wall_seconds"] for x in m["rows"] if x["variant"] == "ray")
+    for r in m["rows"]:
+        gain = "-" if r["variant"] == "ray" else f"{r['wall_seconds'] / ray:.2f}x"
+        rows.append(f"| {r['variant']} | `{r['options']}` | {r['wall_seconds']:.0f} s | {gain} |")
+    same = "the same" if m["ray_equals_1_thread"] else "NOT the same"
+    return (f"{m['cpu_cores']} CPU cores; `helpers compare`, arm {m['arm']}, seeds "
+            f"{', '.join(map(str, m['seeds']))}, width {m['width']:g} (range test and training, Ray's start-up "
+            f"included).\n\n" + "\n".join(rows) +
+            f"\n\nRay's numbers and the 1-thread sequential ones: {same}, number for number. "
+            f"Command: `{m['command']}`\n")
 
 
 def full_size_table(summary: dict) -> str:
@@ -319,6 +383,8 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         png = plots.plot_rules_vs_width(rule_rows, assets / "rules_vs_width.png")
         out["lr-rules"] = (rules_table(rule_rows) + f"\n![final accuracy and LRMAX vs width]"
                            f"({png.relative_to(assets.parent).as_posix()})\n")
+    for path in sorted((results / "sweep").glob("*.json")):
+        out[f"sweep-{path.stem}"] = sweep_table(json.loads(path.read_text()))
     for path in sorted((results / "speed").glob("*.json")):
         out[f"speed-{path.stem}"] = speed_table(json.loads(path.read_text()))
     ladder_rows = [r for p in sorted((results / "ladder").glob("*.json")) if p.name != JPEG_FILE
@@ -326,6 +392,11 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
     if ladder_rows:
         png = plots.plot_ladder(ladder_rows, LADDER, assets / "ladder.png")
         out["ladder"] = ladder_table(ladder_rows) + f"\n![the ladder]({png.relative_to(assets.parent).as_posix()})\n"
+    trick_rows = [r for p in sorted((results / "tricks").glob("*.json")) for r in json.loads(p.read_text())["runs"]]
+    if trick_rows:
+        png = plots.plot_tricks(trick_rows, TRICKS, assets / "tricks.png")
+        out["tricks"] = (tricks_table(trick_rows) +
+                         f"\n![accuracy per epoch, default vs the extras]({png.relative_to(assets.parent).as_posix()})\n")
     jpeg = results / "ladder" / JPEG_FILE
     if jpeg.is_file() and any(r["arm"].startswith("q") for r in ladder_rows):
         levels = json.loads(jpeg.read_text())["levels"]

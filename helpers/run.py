@@ -136,9 +136,12 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
               device: torch.device, log: Log, lr_find: RangeTestResult | None, started: float) -> dict[str, Any]:
     """The job inside its run folder: range test, epochs, checkpoints, report."""
     precision = Precision.for_device(device, cfg.amp, cfg.precision)
+    # cpu_threads: a CPU run repeats bit for bit for one seed and one thread count (helpers.sweep)
     cfg.resolved.update(device=str(device), device_name=device_name(device), precision=precision.name,
                         data_source=data.source, train_images=len(data.train), test_images=len(data.test),
-                        torch=torch.__version__)
+                        torch=torch.__version__, cpu_threads=torch.get_num_threads())
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     train_loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed,
                                      cfg.num_workers)
     test_loader = EvalLoader(data.test, device)
@@ -203,6 +206,8 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
     history["total_seconds"] = round(sum(e["seconds"] for e in history["epochs"]), 1)
     # this process, data loading and the range test included (a resumed run counts only its part)
     history["wall_seconds"] = round(time.perf_counter() - started, 1)
+    if device.type == "cuda":  # this process's part, the range test included
+        history["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     write_json(history, run_dir / "history.json")
     if cfg.report:
         render_report(run_dir, cfg, history, model, data, device, test_loader, log=log)

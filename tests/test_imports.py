@@ -14,7 +14,7 @@ LAYERS = [
     {"model", "data", "augment", "schedule", "checkpoint"},
     {"loaders", "train", "lr_finder"},
     {"plots", "gradcam", "report", "results"},
-    {"run", "compare", "job"},
+    {"run", "sweep", "compare", "job"},
     {"notebook", "cli", "__main__", "__init__"},
 ]
 

@@ -150,3 +150,33 @@ def test_jpeg_table_and_slope_read_each_level_against_the_copy():
            "-5.50 points |" in text
     [(a, b, v)] = jpeg_slope(levels, rows)[(0.125, "CPU (2 cores) fp32")]
     assert (a, b) == ("q30", "q50") and v == __import__("pytest").approx(2.0)
+
+
+def test_tricks_table_reads_each_extra_against_the_default_of_the_same_seeds(tmp_path):
+    from helpers import plots
+    from helpers.results import TRICKS, tricks_table
+
+    def run(arm, seed, plain, ema_tta):
+        r = _row(arm, seed, ema_tta, 0.125)
+        r["curves"] = {"test_acc": [0.5, plain], "test_acc_tta": [0.5, plain + 0.01],
+                       "test_acc_ema": [0.5, plain + 0.02], "test_acc_ema_tta": [0.5, ema_tta]}
+        return r
+    rows = [run("tta-ema", s, p, p + 0.03) for s, p in enumerate([0.80, 0.82, 0.81])]
+    rows += [run("ls-tta-ema", s, p, p + 0.04) for s, p in enumerate([0.805, 0.825, 0.815])]
+    text = tricks_table(rows)
+    assert "| 0.125 | CPU (2 cores) fp32 | the default (the assignment's recipe) | 0, 1, 2 | 81.00% +- 1.00 | - |" in text
+    assert "| + flip TTA | 0, 1, 2 | 82.00% +- 1.00 | +1.00 points | 1.2 | no | +1.00 +- 0.00 |" in text
+    assert "| + label smoothing 0.2 | 0, 1, 2 | 81.50% +- 1.00 | +0.50 points | 0.6 | no | +0.50 +- 0.00 |" in text
+    assert "| + all three | 0, 1, 2 | 85.50% +- 1.00 | +4.50 points | 5.5 | yes |" in text
+    assert plots.plot_tricks(rows, TRICKS, tmp_path / "t.png").stat().st_size > 5000
+
+
+def test_sweep_table_names_the_speed_up_and_the_equality():
+    from helpers.results import sweep_table
+
+    m = {"cpu_cores": 2, "width": 0.125, "arm": "one_cycle:3", "seeds": [0, 1], "ray_equals_1_thread": False,
+         "rows": [{"variant": "sequential", "wall_seconds": 100.0, "options": "(none)"},
+                  {"variant": "ray", "wall_seconds": 80.0, "options": "--ray --cpus-per-job 1"}], "command": "c"}
+    text = sweep_table(m)
+    assert "| sequential | `(none)` | 100 s | 1.25x |" in text and "| ray | `--ray --cpus-per-job 1` | 80 s | - |" in text
+    assert "NOT the same" in text
