@@ -14,13 +14,13 @@ import re
 from pathlib import Path
 
 
-def row(run_dir: Path, label: str) -> dict:
+def row(run_dir: Path, label: str, range_test: bool = False) -> dict:
     cfg = json.loads((run_dir / "config.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
     # the arm: a ladder queue's folder is named <arm>-w<width>-s<seed>; else the run's own record
     m = re.fullmatch(r"(.+)-w[\d.]+-s\d+", run_dir.name)
     arm = m.group(1) if m else cfg.get("arm", cfg["lr_max_rule"])
-    return {"run": run_dir.name, "label": label, "arm": arm, "width": cfg["width"], "rule": cfg["lr_max_rule"],
+    out = {"run": run_dir.name, "label": label, "arm": arm, "width": cfg["width"], "rule": cfg["lr_max_rule"],
             "seed": cfg["seed"], "lr_max": cfg["lr_max"], "lr_min": cfg["lr_min"], "epochs": cfg["epochs"],
             "device_name": cfg["resolved"]["device_name"], "precision": cfg["resolved"]["precision"],
             "block_order": cfg.get("block_order", "assignment"), "final_test_acc": history["final_test_acc"],
@@ -28,6 +28,10 @@ def row(run_dir: Path, label: str) -> dict:
             # test_acc, test_acc_tta, test_acc_ema, test_acc_ema_tta (the reference's history has test_acc)
             "curves": {k: [e[k] for e in history["epochs"]] for k in (history["epochs"] or [{}])[-1]
                        if k.startswith("test_acc")}}
+    if range_test and (run_dir / "lr_find.json").is_file():  # the curve (~6 KB) for figures that compare tests
+        found = json.loads((run_dir / "lr_find.json").read_text())
+        out["range_test"] = {k: found[k] for k in ("lrs", "losses", "suggestions", "lr_max", "lr_min", "rule")}
+    return out
 
 
 def _finished(run_dir: Path) -> bool:
@@ -41,9 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--label", required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--range-test", action="store_true", help="keep each run's range-test curve (lr_find.json)")
     args = p.parse_args(argv)
     rows = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
-    rows += [row(d, args.label) for d in args.runs if _finished(d)]
+    rows += [row(d, args.label, args.range_test) for d in args.runs if _finished(d)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": rows}, indent=1))
     print(f"{len(rows)} runs in {args.out}")

@@ -346,6 +346,35 @@ def plot_tricks(rows: Sequence[dict], variants: dict[tuple, str], path: Path) ->
     return _save(fig, path)
 
 
+def plot_smoothing_range_tests(rows: Sequence[dict], path: Path) -> Path:
+    """The range test of each seed without and with label smoothing (same seed: same model and
+    batches), the first valley dotted and the LRMAX used dashed; one panel per width, device, seed."""
+    tested = [r for r in rows if "range_test" in r]
+    keys = sorted({(r["width"], row_device(r), r["seed"]) for r in tested}, key=lambda k: (-k[0], k[1], k[2]))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
+    for ax, (width, device, seed) in zip(axes[0], keys):
+        here = sorted((r for r in tested if (r["width"], row_device(r), r["seed"]) == (width, device, seed)),
+                      key=lambda r: r["label_smoothing"])
+        for i, r in enumerate(here):
+            t = r["range_test"]
+            ax.plot(t["lrs"], t["losses"], color=f"C{i}", label=f"label smoothing {r['label_smoothing']:g}")
+            ax.axvline(t["suggestions"]["first_min"], color=f"C{i}", ls=":", lw=1.2)
+            ax.axvline(t["lr_max"], color=f"C{i}", ls="--", lw=1.2)
+        losses = np.concatenate([r["range_test"]["losses"] for r in here])
+        lo, hi = losses.min(), np.percentile(losses, 90)
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_title(f"width {width:g}, {device}, seed {seed}", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("smoothed training loss")
+    fig.suptitle("The range test with and without label smoothing (dotted: first valley; dashed: LRMAX used)",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_jpeg(levels: dict, rows: Sequence[dict], path: Path) -> Path:
     """The default's final accuracy against each JPEG level's PSNR relative to the copy; the copy's
     own runs as a band (mean +- sd). One colour per width and device."""

@@ -294,6 +294,21 @@ def tricks_table(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def smoothing_range_table(rows: list[dict]) -> str:
+    """Per seed, the range test read without and with label smoothing (same seed: same model and
+    batches, only the loss differs): the loss floor, the first valley and what the rules chose."""
+    out = ["| width | device | seed | label smoothing | loss floor | first valley (first_min) | LRMAX used (rule) | "
+           "LRMIN (smith) |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    tested = sorted((r for r in rows if "range_test" in r),
+                    key=lambda r: (-r["width"], plots.row_device(r), r["seed"], r["label_smoothing"]))
+    for r in tested:
+        t = r["range_test"]
+        out.append(f"| {r['width']:g} | {plots.row_device(r)} | {r['seed']} | {r['label_smoothing']:g} | "
+                   f"{min(t['losses']):.3f} | {t['suggestions']['first_min']:.3g} | {t['lr_max']:.3g} ({r['rule']}) | "
+                   f"{t['lr_min']:.3g} |")
+    return "\n".join(out) + "\n" if tested else ""
+
+
 def speed_table(summary: dict) -> str:
     """``benchmarks/speed.py``'s JSON as a table: per variant and precision, the epoch time, its
     ratio to the reference's at the same precision, images/s, FLOPs and the fraction of peak."""
@@ -397,6 +412,10 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         png = plots.plot_tricks(trick_rows, TRICKS, assets / "tricks.png")
         out["tricks"] = (tricks_table(trick_rows) +
                          f"\n![accuracy per epoch, default vs the extras]({png.relative_to(assets.parent).as_posix()})\n")
+        if any("range_test" in r for r in trick_rows):
+            png = plots.plot_smoothing_range_tests(trick_rows, assets / "tricks_range_tests.png")
+            out["tricks-range-tests"] = (smoothing_range_table(trick_rows) + "\n![the range test with and without "
+                                         f"label smoothing]({png.relative_to(assets.parent).as_posix()})\n")
     jpeg = results / "ladder" / JPEG_FILE
     if jpeg.is_file() and any(r["arm"].startswith("q") for r in ladder_rows):
         levels = json.loads(jpeg.read_text())["levels"]

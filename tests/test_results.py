@@ -180,3 +180,20 @@ def test_sweep_table_names_the_speed_up_and_the_equality():
     text = sweep_table(m)
     assert "| sequential | `(none)` | 100 s | 1.25x |" in text and "| ray | `--ray --cpus-per-job 1` | 80 s | - |" in text
     assert "NOT the same" in text
+
+
+def test_smoothing_range_table_reads_each_seeds_test_with_and_without_smoothing(tmp_path):
+    from helpers import plots
+    from helpers.results import smoothing_range_table
+
+    def run(ls, floor, valley):
+        r = _row("ls-tta-ema" if ls else "tta-ema", 0, 0.8, 0.125)
+        r.update(label_smoothing=ls, rule="first_min_capped",
+                 range_test={"lrs": [0.01, 0.1, 1.0, 10.0], "losses": [2.3, 2.1, floor, 2.4], "lr_max": 1.0,
+                             "lr_min": 0.02, "suggestions": {"first_min": valley}, "rule": "x"})
+        return r
+    text = smoothing_range_table([run(0.2, 2.05, 11.0), run(0.0, 1.92, 7.78), _row("tta-ema", 1, 0.8)])
+    lines = [l for l in text.splitlines() if l.startswith("| 0.125")]
+    assert lines == ["| 0.125 | CPU (2 cores) fp32 | 0 | 0 | 1.920 | 7.78 | 1 (first_min_capped) | 0.02 |",
+                     "| 0.125 | CPU (2 cores) fp32 | 0 | 0.2 | 2.050 | 11 | 1 (first_min_capped) | 0.02 |"]
+    assert plots.plot_smoothing_range_tests([run(0.2, 2.05, 11.0)], tmp_path / "r.png").stat().st_size > 5000
