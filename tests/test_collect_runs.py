@@ -37,3 +37,18 @@ def test_the_arm_comes_from_a_ladder_folder_name_else_the_runs_record(tmp_path):
     collect_runs.main(["--label", "cpu", str(fake_run(tmp_path / "q30-w0.125-s1", 1, 0.8)),
                        str(fake_run(tmp_path / "ours-page-order-w0.25-s0", 0, 0.85)), str(ref), "--out", str(out)])
     assert [r["arm"] for r in json.loads(out.read_text())["runs"]] == ["q30", "ours-page-order", "ref"]
+
+
+def test_rows_keep_each_epochs_accuracies_and_on_request_the_range_test(tmp_path):
+    run = fake_run(tmp_path / "tta-ema-w0.125-s0", 0, 0.84)
+    epochs = [{"epoch": e, "test_acc": 0.5 + e / 10, "test_acc_ema_tta": 0.6 + e / 10, "test_loss": 1.0}
+              for e in (1, 2)]
+    (run / "history.json").write_text(json.dumps({"final_test_acc": 0.8, "epochs": epochs}))
+    (run / "lr_find.json").write_text(json.dumps({"lrs": [0.1, 1.0], "losses": [2.0, 1.9], "suggestions": {},
+                                                  "lr_max": 1.0, "lr_min": 0.01, "rule": "r", "seconds": 3}))
+    out = tmp_path / "tricks.json"
+    collect_runs.main(["--label", "cpu", str(run), "--out", str(out)])
+    collect_runs.main(["--label", "cpu", str(run), "--out", str(out), "--range-test"])
+    plain, with_test = json.loads(out.read_text())["runs"]
+    assert plain["curves"] == {"test_acc": [0.6, 0.7], "test_acc_ema_tta": [0.7, 0.8]} and "range_test" not in plain
+    assert with_test["range_test"]["losses"] == [2.0, 1.9] and "seconds" not in with_test["range_test"]
