@@ -272,9 +272,11 @@ def tricks_finals(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, float]]
 
 def tricks_table(rows: list[dict]) -> str:
     """Each extra alone and together against the default: mean +- sd over seeds, the difference,
-    Welch t, and the per-seed (paired) difference, since every variant shares the default's seeds."""
+    Welch t, and the per-seed (paired) difference with its t: every variant has the default's
+    seeds, and TTA and the average share the default's very training run, so the paired
+    difference is free of the seed's noise that Welch's t counts."""
     out = ["| width | device | variant | seeds | final test accuracy | vs the default | Welch t | larger than the "
-           "seed noise? | paired difference (same seeds) |", "|---:|---|---|---|---:|---:|---:|---|---:|"]
+           "seed noise? | paired difference (same seeds), paired t |", "|---:|---|---|---|---:|---:|---:|---|---:|"]
     for (width, device), g in sorted(tricks_finals(rows).items(), key=lambda kv: (-kv[0][0], kv[0][1])):
         base = g.get(TRICKS_BASE, {})
         for variant, name in TRICKS.items():
@@ -289,7 +291,9 @@ def tricks_table(rows: list[dict]) -> str:
                 line += "- | - | - | - |"
             else:
                 d = summarize([acc[k] - base[k] for k in common])
-                line += _pair_row(list(acc.values()), list(base.values())) + f" {100 * d['mean']:+.2f} +- {100 * d['std']:.2f} |"
+                t = d["mean"] / (d["std"] / d["n"] ** 0.5) if d["std"] > 0 else float("inf")
+                line += (_pair_row(list(acc.values()), list(base.values())) +
+                         f" {100 * d['mean']:+.2f} +- {100 * d['std']:.2f} (t {t:.1f}) |")
             out.append(line)
     return "\n".join(out) + "\n"
 

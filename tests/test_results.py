@@ -162,12 +162,13 @@ def test_tricks_table_reads_each_extra_against_the_default_of_the_same_seeds(tmp
                        "test_acc_ema": [0.5, plain + 0.02], "test_acc_ema_tta": [0.5, ema_tta]}
         return r
     rows = [run("tta-ema", s, p, p + 0.03) for s, p in enumerate([0.80, 0.82, 0.81])]
-    rows += [run("ls-tta-ema", s, p, p + 0.04) for s, p in enumerate([0.805, 0.825, 0.815])]
+    rows += [run("ls-tta-ema", s, p, p + 0.04 + s / 100) for s, p in enumerate([0.805, 0.825, 0.815])]
     text = tricks_table(rows)
     assert "| 0.125 | CPU (2 cores) fp32 | the default (the assignment's recipe) | 0, 1, 2 | 81.00% +- 1.00 | - |" in text
-    assert "| + flip TTA | 0, 1, 2 | 82.00% +- 1.00 | +1.00 points | 1.2 | no | +1.00 +- 0.00 |" in text
-    assert "| + label smoothing 0.2 | 0, 1, 2 | 81.50% +- 1.00 | +0.50 points | 0.6 | no | +0.50 +- 0.00 |" in text
-    assert "| + all three | 0, 1, 2 | 85.50% +- 1.00 | +4.50 points | 5.5 | yes |" in text
+    assert "| + flip TTA | 0, 1, 2 | 82.00% +- 1.00 | +1.00 points | 1.2 | no | +1.00 +- 0.00 (t inf) |" in text
+    assert "| + label smoothing 0.2 | 0, 1, 2 | 81.50% +- 1.00 | +0.50 points | 0.6 | no | +0.50 +- 0.00 (t " in text
+    # Welch's t counts the seeds' spread; the paired t (same seeds) does not
+    assert "| + all three | 0, 1, 2 | 86.50% +- 1.73 | +5.50 points | 4.8 | yes | +5.50 +- 1.00 (t 9.5) |" in text
     assert plots.plot_tricks(rows, TRICKS, tmp_path / "t.png").stat().st_size > 5000
 
 
