@@ -284,11 +284,13 @@ def tricks_table(rows: list[dict]) -> str:
                 continue
             acc = g[variant]
             s = summarize(list(acc.values()))
-            line = (f"| {width:g} | {device} | {name} | {', '.join(map(str, sorted(acc)))} | "
-                    f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | ")
+            spread = f"+- {100 * s['std']:.2f}" if s["n"] > 1 else "(one run)"
+            line = f"| {width:g} | {device} | {name} | {', '.join(map(str, sorted(acc)))} | {100 * s['mean']:.2f}% {spread} | "
             common = sorted(set(acc) & set(base))
-            if variant == TRICKS_BASE or len(acc) < 2 or len(base) < 2:
+            if variant == TRICKS_BASE or not common:
                 line += "- | - | - | - |"
+            elif len(common) == 1:  # one seed: its difference, no statistics
+                line += f"- | - | - | {100 * (acc[common[0]] - base[common[0]]):+.2f} (one seed) |"
             else:
                 d = summarize([acc[k] - base[k] for k in common])
                 t = d["mean"] / (d["std"] / d["n"] ** 0.5) if d["std"] > 0 else float("inf")

@@ -163,7 +163,8 @@ def test_tricks_table_reads_each_extra_against_the_default_of_the_same_seeds(tmp
         return r
     rows = [run("tta-ema", s, p, p + 0.03) for s, p in enumerate([0.80, 0.82, 0.81])]
     rows += [run("ls-tta-ema", s, p, p + 0.04 + s / 100) for s, p in enumerate([0.805, 0.825, 0.815])]
-    text = tricks_table(rows)
+    text = tricks_table(rows + [run("tta-ema", 0, 0.86, 0.88) | {"width": 0.25}])
+    assert "| 0.25 | CPU (2 cores) fp32 | + EMA + TTA | 0 | 88.00% (one run) | - | - | - | +2.00 (one seed) |" in text
     assert "| 0.125 | CPU (2 cores) fp32 | the default (the assignment's recipe) | 0, 1, 2 | 81.00% +- 1.00 | - |" in text
     assert "| + flip TTA | 0, 1, 2 | 82.00% +- 1.00 | +1.00 points | 1.2 | no | +1.00 +- 0.00 (t inf) |" in text
     assert "| + label smoothing 0.2 | 0, 1, 2 | 81.50% +- 1.00 | +0.50 points | 0.6 | no | +0.50 +- 0.00 (t " in text
