@@ -28,14 +28,14 @@ from typing import Any, Callable
 
 from .checkpoint import atomic_write_text
 from .config import SCHEDULES, TrainConfig
-from .data import load_cifar10
 from .errors import UserError
 from .lr_finder import lr_min_for
 from .plots import plot_compare_budget, plot_compare_curves
 from .results import compare_table
 from .run import prepare_run_dir
 from .stats import summarize, welch_t
-from .sweep import Job, RaySettings, finished_history, range_test_job, run_jobs, saved_suggestions, train_job
+from .sweep import (Job, RaySettings, cached_data, finished_history, range_test_job, run_jobs, saved_suggestions,
+                    train_job)
 
 Log = Callable[[str], None]
 # The issue's arms: (schedule, epochs). Budgets 8 and 24 for the assignment's cycle and the step
@@ -96,14 +96,15 @@ def compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], ou
     :func:`helpers.sweep.run_jobs`: here one at a time, or on Ray (``ray``); finished runs and
     range tests are read back, an interrupted one continues."""
     base.validate()
+    given_data_dir = str(base.data_dir)
+    base = TrainConfig.from_dict({**base.to_dict(), "data_dir": str(Path(base.data_dir).resolve())})
+    # read (or fetched) once here: a bad data folder stops before anything is written, and
+    # several Ray workers never download into one folder at once
+    cached_data(base, log)
     out_dir = Path(out).resolve()  # absolute: a Ray worker runs in its own folder
     if not any(out_dir.glob("lr_find-s*.json")):  # else: this command's folder, continued
         prepare_run_dir(str(out_dir), resumable=False)
-    given_data_dir = str(base.data_dir)
-    needs = (str(Path(base.data_dir).resolve()), str(out_dir))
-    base = TrainConfig.from_dict({**base.to_dict(), "data_dir": needs[0]})
-    if base.download:  # fetched once, here, not by several workers into one folder at once
-        load_cifar10(base.data_dir, download=True, log=log)
+    needs = (base.data_dir, str(out_dir))
     tests = [Job(f"range test seed {seed}", range_test_job,
                  {"config": {**base.to_dict(), "seed": seed}, "out": str(out_dir), "name": f"lr_find-s{seed}.json"},
                  done=partial(saved_suggestions, out_dir / f"lr_find-s{seed}.json"), needs=needs, device=base.device)

@@ -173,3 +173,9 @@ def test_ladder_skips_finished_runs_and_stops_at_a_foreign_folder(class_tree, tm
     err = capsys.readouterr().err
     assert "exited with status 2" in err.splitlines()[-1]
     assert (runs / "ours-w0.0625-s1" / "notes.txt").read_text() == "mine"
+
+
+def test_a_bad_data_folder_stops_compare_before_anything_is_written(tmp_path, capsys):
+    code = main(["compare", "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--no-download"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "no CIFAR-10 in" in err and len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
