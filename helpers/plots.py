@@ -330,11 +330,13 @@ def plot_tricks(rows: Sequence[dict], variants: dict[tuple, str], path: Path) ->
                 continue
             x = np.arange(1, curves.shape[1] + 1)
             for a in (ax, zoom):
-                a.plot(x, curves.mean(0), color=f"C{i}", lw=1.5, label=f"{variants[(arm, key)]} ({len(curves)} seeds)")
+                a.plot(x, curves.mean(0), color=f"C{i}", lw=1.5,
+                       label=f"{variants[(arm, key)]} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
                 a.fill_between(x, curves.min(0), curves.max(0), color=f"C{i}", alpha=0.15)
         zoom.set_xlim(max(1, x[-1] - 8), x[-1])
         zoom.set_ylim(*np.percentile(np.concatenate([l.get_ydata()[-9:] for l in zoom.get_lines()]), [0, 100]) + [-1, 1])
-        ax.set_title(f"width {width:g}, {device}, seeds {', '.join(map(str, seeds))}", fontsize=9)
+        ax.set_title(f"width {width:g}, {device}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}",
+                     fontsize=9)
         zoom.set_title("the last epochs", fontsize=9)
         for a in (ax, zoom):
             a.set_xlabel("epoch")
