@@ -11,7 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers.sweep import finished_history  # noqa: E402
 
 
 def row(run_dir: Path, label: str, range_test: bool = False) -> dict:
@@ -34,12 +39,6 @@ def row(run_dir: Path, label: str, range_test: bool = False) -> dict:
     return out
 
 
-def _finished(run_dir: Path) -> bool:
-    """A run folder whose history has its final accuracy (an interrupted one has epochs only)."""
-    path = run_dir / "history.json"
-    return path.is_file() and "final_test_acc" in json.loads(path.read_text())
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path)
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--range-test", action="store_true", help="keep each run's range-test curve (lr_find.json)")
     args = p.parse_args(argv)
     rows = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
-    rows += [row(d, args.label, args.range_test) for d in args.runs if _finished(d)]
+    rows += [row(d, args.label, args.range_test) for d in args.runs if finished_history(d)]  # an interrupted run: left out
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": rows}, indent=1))
     print(f"{len(rows)} runs in {args.out}")

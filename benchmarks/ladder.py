@@ -79,12 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         specs = [parse_spec(s) for s in args.specs]
         ray, cpus = sweep.settings_from(args)
-        runs, data = Path(args.runs).resolve(), str(Path(args.data_dir).resolve())
+        runs, data, jpeg = (Path(p).resolve() for p in (args.runs, args.data_dir, args.jpeg_dir))
         jobs = []
         for arm, width, seed in specs:
             d = runs / f"{arm}-w{width}-s{seed}"
-            argv_ = command(arm, width, seed, d, data, str(Path(args.jpeg_dir).resolve()), args.device)
-            needs = (str(Path(args.jpeg_dir).resolve() / arm) if arm.startswith("q") else data,)
+            argv_ = command(arm, width, seed, d, str(data), str(jpeg), args.device)
+            needs = (str(jpeg / arm if arm.startswith("q") else data),)
             jobs.append(sweep.Job(d.name, sweep.command_job, {"argv": argv_}, done=partial(sweep.finished_history, d),
                                   needs=needs, device=args.device))
         sweep.run_jobs(jobs, ray, cpus)

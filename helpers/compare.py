@@ -34,8 +34,8 @@ from .plots import plot_compare_budget, plot_compare_curves
 from .results import compare_table
 from .run import prepare_run_dir
 from .stats import summarize, welch_t
-from .sweep import (Job, RaySettings, cached_data, finished_history, range_test_job, run_jobs, saved_suggestions,
-                    train_job)
+from .sweep import (Job, RaySettings, cached_data, finished_history, forget_data, range_test_job, run_jobs,
+                    saved_suggestions, train_job)
 
 Log = Callable[[str], None]
 # The issue's arms: (schedule, epochs). Budgets 8 and 24 for the assignment's cycle and the step
@@ -98,9 +98,18 @@ def compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], ou
     base.validate()
     given_data_dir = str(base.data_dir)
     base = TrainConfig.from_dict({**base.to_dict(), "data_dir": str(Path(base.data_dir).resolve())})
-    # read (or fetched) once here: a bad data folder stops before anything is written, and
-    # several Ray workers never download into one folder at once
+    # read (or fetched) once here: a bad data folder stops before anything is written, several Ray
+    # workers never download into one folder at once, and the runs here reuse this copy
     cached_data(base, log)
+    try:
+        return _compare(base, seeds, arms, out, log, command.replace(given_data_dir, "DIR"), ray, cpus_per_job)
+    finally:
+        forget_data()
+
+
+def _compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], out: str, log: Log, command: str,
+             ray: RaySettings | None, cpus_per_job: int | None) -> dict[str, Any]:
+    """:func:`compare` once its data is read."""
     out_dir = Path(out).resolve()  # absolute: a Ray worker runs in its own folder
     if not any(out_dir.glob("lr_find-s*.json")):  # else: this command's folder, continued
         prepare_run_dir(str(out_dir), resumable=False)
@@ -125,7 +134,7 @@ def compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], ou
                      "train_seconds": sum(e["train_seconds"] for e in history["epochs"])})
         log(f"{runs[-1]['arm']} seed {seed}: final test accuracy {100 * history['final_test_acc']:.2f}%")
     resolved = json.loads((Path(configs[0].out) / "config.json").read_text())["resolved"]
-    summary = {"command": command.replace(given_data_dir, "DIR"), "width": base.width, "batch_size": base.batch_size,
+    summary = {"command": command, "width": base.width, "batch_size": base.batch_size,
                "device_name": resolved["device_name"], "precision": resolved["precision"],
                "data": {"train_images": resolved["train_images"], "test_images": resolved["test_images"]},
                "runs": runs, **summarize_runs(runs)}

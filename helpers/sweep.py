@@ -69,10 +69,8 @@ class Job:
 @dataclass(frozen=True)
 class RaySettings:
     """``address``: None starts Ray on this machine (every GPU, else every CPU); 'auto' or
-    HOST:PORT joins a running cluster. ``cpus_per_job``: CPUs (and torch threads) a task reserves;
-    None: 1 on CPUs, else each GPU's share of the CPUs."""
+    HOST:PORT joins a running cluster."""
     address: str | None = None
-    cpus_per_job: int | None = None
 
 
 def add_arguments(parser) -> None:
@@ -97,29 +95,26 @@ def settings_from(args) -> tuple[RaySettings | None, int | None]:
     import_ray()  # missing Ray or a bad address: one line before anything runs
     if args.ray_address:
         check_address(args.ray_address)
-    return RaySettings(args.ray_address, args.cpus_per_job), args.cpus_per_job
+    return RaySettings(args.ray_address), args.cpus_per_job
 
 
 def run_jobs(jobs: list[Job], ray: RaySettings | None = None, cpus_per_job: int | None = None,
              log: Log = print) -> list[Any]:
     """Each job's result, in order. Finished jobs are read back, the others run: here one after
     another (stopping at the first error), or as Ray tasks (every task finishes; the errors are
-    then reported in one line). ``cpus_per_job`` (sequential path): torch threads per job, None
-    leaves torch's own choice."""
+    then reported in one line). ``cpus_per_job``: CPUs and torch threads a job gets; None: here
+    torch's own choice, on Ray 1 on CPUs or each GPU's share of the CPUs."""
     results = [job.done() for job in jobs]
     todo = [i for i, r in enumerate(results) if r is None]
     if len(todo) < len(jobs):
         log(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already finished; reading them back")
-    try:
-        if ray is None:
-            for i in todo:
-                results[i] = _call(jobs[i].fn, jobs[i].kwargs, jobs[i].needs, cpus_per_job, log)
-                log(f"done {jobs[i].name}")
-        elif todo:
-            for i, r in zip(todo, _run_on_ray([jobs[i] for i in todo], ray, log)):
-                results[i] = r
-    finally:
-        _DATA.clear()  # a notebook kernel should not keep 150 MB of images alive
+    if ray is None:
+        for i in todo:
+            results[i] = _call(jobs[i].fn, jobs[i].kwargs, jobs[i].needs, cpus_per_job, log)
+            log(f"done {jobs[i].name}")
+    elif todo:
+        for i, r in zip(todo, _run_on_ray([jobs[i] for i in todo], ray, cpus_per_job, log)):
+            results[i] = r
     return results
 
 
@@ -197,11 +192,11 @@ def connect(settings: RaySettings):
     return ray
 
 
-def _run_on_ray(jobs: list[Job], settings: RaySettings, log: Log) -> list[Any]:
+def _run_on_ray(jobs: list[Job], settings: RaySettings, cpus_per_job: int | None, log: Log) -> list[Any]:
     ray = connect(settings)
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-    per_job = settings.cpus_per_job or (max(1, cpus // gpus) if gpus else 1)
+    per_job = cpus_per_job or (max(1, cpus // gpus) if gpus else 1)
     remote = ray.remote(_task)
     pending = {}
     for i, job in enumerate(jobs):
@@ -236,6 +231,11 @@ def _run_on_ray(jobs: list[Job], settings: RaySettings, log: Log) -> list[Any]:
 # ---- the jobs themselves -------------------------------------------------------------------
 
 _DATA: dict[tuple[str, bool], Cifar10] = {}
+
+
+def forget_data() -> None:
+    """Drop the per-process copy (a notebook kernel should not keep 150 MB of images alive)."""
+    _DATA.clear()
 
 
 def cached_data(cfg: TrainConfig, log: Log = print) -> Cifar10:
