@@ -9,8 +9,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import reference as R  # noqa: E402
+from benchmarks import reference as R  # noqa: E402
 from conftest import write_class_folders  # noqa: E402
 
 
