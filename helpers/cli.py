@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import sweep
+from .checkpoint import has_checkpoint
 from .config import (AUGMENT_CHOICES, BLOCK_ORDERS, DEVICE_CHOICES, LR_MAX_RULES, LR_MIN_RULES, PRECISIONS,
                      SCHEDULES, TTA_CHOICES, TrainConfig)
 from .errors import Interrupted, UserError
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from .run import train_run
 
-        if args.resume and (Path(args.resume) / "checkpoint.pt").is_file():
+        if args.resume and has_checkpoint(Path(args.resume)):
             defaults = build_parser().parse_args(["train"])
             ignored = sorted(k for k, v in vars(args).items()
                              if k not in ("resume", "progress", "argv") and v != getattr(defaults, k))

@@ -29,6 +29,7 @@ from typing import Any, Callable
 from .checkpoint import atomic_write_text
 from .config import SCHEDULES, TrainConfig
 from .errors import UserError
+from .files import read_json
 from .lr_finder import lr_min_for
 from .plots import plot_compare_budget, plot_compare_curves
 from .results import compare_table
@@ -133,7 +134,7 @@ def _compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], o
                      "test_acc": [e["test_acc"] for e in history["epochs"]],
                      "train_seconds": sum(e["train_seconds"] for e in history["epochs"])})
         log(f"{runs[-1]['arm']} seed {seed}: final test accuracy {100 * history['final_test_acc']:.2f}%")
-    resolved = json.loads((Path(configs[0].out) / "config.json").read_text())["resolved"]
+    resolved = TrainConfig.read(Path(configs[0].out) / "config.json").resolved
     summary = {"command": command, "width": base.width, "batch_size": base.batch_size,
                "device_name": resolved["device_name"], "precision": resolved["precision"],
                "data": {"train_images": resolved["train_images"], "test_images": resolved["test_images"]},
@@ -158,7 +159,7 @@ def compare_section(base: TrainConfig, run: bool, run_dir: Path, seeds: tuple[in
         folder = COMMITTED
     if not (folder / "summary.json").is_file():
         return ("No committed comparison yet (results/compare/summary.json); set COMPARE = True to run one.", [])
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = read_json(folder / "summary.json", "the schedule comparison", keys=("arms", "runs"))
     figures = [plot_compare_curves(summary, Path(run_dir) / "compare_curves.png"),
                plot_compare_budget(summary, Path(run_dir) / "compare_budget.png")]
     return compare_table(summary), figures

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .files import DamagedFile, read_json
 
 # CIFAR-10 class names in the canonical order of the original release.
 CIFAR10_CLASSES = (
@@ -95,6 +97,16 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def read(cls, path: Path | str) -> "TrainConfig":
+        """A run's ``config.json``; one line naming the file when it is missing or damaged."""
+        cfg = cls.from_dict(read_json(path, "the run's settings"))
+        try:
+            cfg.validate()
+        except UserError as e:
+            raise DamagedFile(f"{path} (the run's settings) is damaged: {e}") from None
+        return cfg
 
     def validate(self) -> None:
         """Raise UserError naming the first bad setting and how to fix it."""

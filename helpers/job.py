@@ -27,12 +27,12 @@ from typing import Any, Callable
 from . import checkpoint as ckpt
 from . import plots
 from .config import TrainConfig
-from .data import Cifar10, load_data
+from .data import Cifar10
 from .errors import UserError
-from .loaders import check_batch_size
+from .files import DamagedFile
 from .lr_finder import RangeTestResult, lrs_in_force, settings_of
 from .report import augmentation_samples, results_table, run_banner
-from .schedule import check_schedule, make_schedule_values
+from .schedule import make_schedule_values
 
 Log = Callable[[str], None]
 
@@ -79,9 +79,9 @@ class Run:
         lock = ckpt.RunLock(run_dir)
         if lock.acquire():  # a second writer stops here, in one line; held until the kernel exits
             atexit.register(lock.release)
-        epoch = ckpt.saved_epoch(run_dir / ckpt.CHECKPOINT)
-        if epoch:
-            saved = TrainConfig.from_dict(ckpt.load(run_dir / ckpt.CHECKPOINT)["config"])
+        state = ckpt.load_latest(run_dir, log=log)
+        if state is not None:
+            epoch, saved = int(state["epoch"]), TrainConfig.from_dict(state["config"])
             changed = differences(saved, cfg)
             if changed:
                 raise UserError(f"{run_dir} holds a run (epoch {epoch} of {saved.epochs} done) made with other "
@@ -108,10 +108,9 @@ class Run:
         """CIFAR-10 as the run's settings ask for it, loaded once, checked against the batch size
         and the schedule before anything trains (one line, nothing written, when too small)."""
         if self._data is None:
-            data = load_data(self.cfg, log=self.log)
-            check_batch_size(self.cfg.batch_size, len(data.train))
-            check_schedule(self.cfg.epochs, len(data.train) // self.cfg.batch_size, self.cfg.max_at_epoch)
-            self._data = data
+            from .run import checked_data
+
+            self._data = checked_data(self.cfg, log=self.log)
         return self._data
 
     def augmentation(self, n: int = 8) -> Path:
@@ -134,7 +133,10 @@ class Run:
             from .run import find_lrs, save_range_test
 
             path = self.run_dir / "lr_find.json"
-            saved = RangeTestResult.load(path) if path.is_file() else None
+            try:
+                saved = RangeTestResult.load(path) if path.is_file() else None
+            except DamagedFile as e:
+                raise DamagedFile(f"{e}; delete it and run this cell again to run the range test anew") from None
             if saved is not None and (self.resuming or saved.settings == settings_of(self.cfg)):
                 self.log(f"the range test saved in {path} (not run again)")
                 self._range_test = saved

@@ -40,7 +40,7 @@ import io
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,6 +50,7 @@ from torch import nn
 
 from .checkpoint import atomic_write_text
 from .errors import UserError
+from .files import DamagedFile, read_json
 from .train import classification_loss, make_optimizer
 
 
@@ -175,7 +176,16 @@ class RangeTestResult:
 
     @classmethod
     def load(cls, path: Path) -> "RangeTestResult":
-        return cls(**json.loads(Path(path).read_text()))
+        """A saved range test; one line naming the file when it is missing or damaged."""
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        d = read_json(path, "the LR range test", keys=required)
+        known = {f.name for f in fields(cls)}
+        result = cls(**{k: v for k, v in d.items() if k in known})
+        if not (isinstance(result.lrs, list) and isinstance(result.losses, list)
+                and len(result.lrs) == len(result.losses)
+                and all(isinstance(v, (int, float)) for v in (result.lr_max, result.lr_min, *result.lrs))):
+            raise DamagedFile(f"{path} (the LR range test) is damaged: its LRs and losses do not match")
+        return result
 
 
 def suggest(lrs: list[float], losses: list[float], lr_max_rule: str = "first_min_capped",
@@ -230,7 +240,8 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     from tqdm import tqdm
     # torch-lr-finder draws a tqdm.autonotebook bar: a widget that a saved notebook shows
     # as a stale "0/120". Give it a text bar (or none) like the training loop's.
-    tlf.tqdm = functools.partial(tqdm, disable=not getattr(cfg, "progress", True), leave=False, mininterval=1.0)
+    tlf.tqdm = functools.partial(tqdm, desc="LR range test", disable=not getattr(cfg, "progress", True), leave=False,
+                                 mininterval=1.0)
     LRFinder, TrainDataLoaderIter = tlf.LRFinder, tlf.TrainDataLoaderIter
 
     if optimizer is None:

@@ -17,6 +17,7 @@ from .augment import albumentations_train, denormalize, reseed
 from .checkpoint import atomic_write_text
 from .config import CIFAR10_CLASSES, TrainConfig
 from .data import Cifar10
+from .files import read_json
 from .gradcam import gradcam_maps
 from .loaders import EvalLoader
 from .lr_finder import RangeTestResult
@@ -65,13 +66,14 @@ def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], mode
     """
     run_dir = Path(run_dir)
     label = run_label(cfg.to_dict())
+    # read before anything is drawn: a damaged file stops the report with nothing redrawn
+    found = RangeTestResult.load(run_dir / "lr_find.json") if (run_dir / "lr_find.json").is_file() else None
     out = [plots.plot_schedule(history["lr"], history["steps_per_epoch"], run_dir / "schedule.png",
                                cfg.max_at_epoch, history.get("momentum"), label=label),
            plots.plot_curves(history, run_dir / "curves.png", label=label),
            plots.plot_triangle(run_dir / "triangle.png")]
-    if (run_dir / "lr_find.json").is_file():
-        out.append(plots.plot_lr_find(RangeTestResult.load(run_dir / "lr_find.json"), run_dir / "lr_find.png",
-                                      label=label))
+    if found is not None:
+        out.append(plots.plot_lr_find(found, run_dir / "lr_find.png", label=label))
     sample = data.train.x[first_per_class(data.train.y, 8)]
     out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
                                        run_dir / "augmentation.png"))
@@ -108,7 +110,7 @@ def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
     it, whatever machine reads it now); a new one from ``cfg`` and the device it will use."""
     record = Path(run_dir) / "config.json" if run_dir is not None else None
     if record is not None and record.is_file():
-        cfg = TrainConfig.from_dict(json.loads(record.read_text()))
+        cfg = TrainConfig.read(record)
         res = cfg.resolved
         machine = f"{res.get('device_name', res.get('device', '?'))}, {res.get('precision', '?')}"
     else:
@@ -128,8 +130,8 @@ def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
 def results_table(run_dir: Path) -> str:
     """The run's headline numbers as a Markdown table (config, LRs, accuracy, time)."""
     run_dir = Path(run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())
-    hist = json.loads((run_dir / "history.json").read_text())
+    cfg = read_json(run_dir / "config.json", "the run's settings", keys=("resolved",))
+    hist = read_json(run_dir / "history.json", "the run's history", keys=("epochs", "lr"))
     res = cfg["resolved"]
     best = max(hist["epochs"], key=lambda e: e["test_acc"])
     rows = [("network", f"ResNet-9, width {cfg['width']:g} ({res.get('parameters', 0):,} parameters)"),

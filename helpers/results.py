@@ -9,7 +9,6 @@ in the README always has its file under ``results/``.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from . import plots
 from .config import CIFAR10_CLASSES, LR_MAX_RULES, TrainConfig
+from .files import read_json
 from .lr_finder import RangeTestResult, suggest
 from .report import results_table, run_label
 from .stats import summarize, welch_t
@@ -32,7 +32,7 @@ def load_range_tests(folder: Path) -> list[dict]:
     """Every range test under ``folder``, its rules re-read from the curve with today's code."""
     out = []
     for path in sorted(Path(folder).glob("w*-s*.json")):
-        r = json.loads(path.read_text())
+        r = read_json(path, "a range test", keys=("lrs", "losses", "width", "seed"))
         _, _, values = suggest(r["lrs"], r["losses"])
         out.append({**r, "suggestions": values, "file": path.name})
     return sorted(out, key=lambda r: (-r["width"], r["seed"]))
@@ -80,8 +80,8 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
 
 def run_section(folder: Path, assets: Path, name: str) -> str:
     """A finished run's headline table and figures, from its JSON files alone."""
-    history = json.loads((folder / "history.json").read_text())
-    cfg = json.loads((folder / "config.json").read_text())
+    history = read_json(folder / "history.json", "the run's history", keys=("epochs", "lr", "steps_per_epoch"))
+    cfg = read_json(folder / "config.json", "the run's settings", keys=("max_at_epoch",))
     label = run_label(cfg)
     figures = [("training curves", plots.plot_curves(history, assets / f"{name}_curves.png", label=label)),
                ("one-cycle schedule", plots.plot_schedule(history["lr"], history["steps_per_epoch"],
@@ -90,7 +90,7 @@ def run_section(folder: Path, assets: Path, name: str) -> str:
     if (folder / "lr_find.json").is_file():
         figures.append(("LR range test", plots.plot_lr_find(RangeTestResult.load(folder / "lr_find.json"),
                                                             assets / f"{name}_lr_find.png", label=label)))
-    results = json.loads((folder / "results.json").read_text()) if (folder / "results.json").is_file() else {}
+    results = read_json(folder / "results.json", "the run's results") if (folder / "results.json").is_file() else {}
     if "confusion" in results:
         figures.append(("per-class accuracy", plots.plot_per_class(np.array(results["confusion"]), CIFAR10_CLASSES,
                                                                    assets / f"{name}_per_class.png", label=label)))
@@ -380,7 +380,7 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         out[f"run-{folder.parent.name}"] = run_section(folder.parent, assets, folder.parent.name)
     cache = results / "data_cache.json"
     if cache.is_file():
-        c = json.loads(cache.read_text())
+        c = read_json(cache, "the data-cache benchmark")
         out["data-cache"] = (
             f"| load of the {c['images']:,}-image class-folder copy ({c['cpu_cores']} CPU cores) | median | runs |\n"
             f"|---|---:|---|\n"
@@ -391,29 +391,29 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
             f"Speed-up {c['cold_median'] / c['warm_median']:.0f}x. Command: `{c['command']}`\n")
     summary_path = results / "compare" / "summary.json"
     if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
+        summary = read_json(summary_path, "the schedule comparison", keys=("arms", "runs", "command"))
         curves = plots.plot_compare_curves(summary, assets / "compare_curves.png")
         budget = plots.plot_compare_budget(summary, assets / "compare_budget.png")
         out["compare"] = (compare_table(summary) + f"\nCommand: `{summary['command']}`\n\n"
                           f"![test accuracy per epoch]({curves.relative_to(assets.parent).as_posix()})\n"
                           f"![final accuracy vs budget]({budget.relative_to(assets.parent).as_posix()})\n")
     for path in sorted((results / "full_size").glob("*.json")):
-        out[f"full-size-{path.stem}"] = full_size_table(json.loads(path.read_text()))
-    rule_rows = [r for p in sorted((results / "lr_rules").glob("*.json")) for r in json.loads(p.read_text())["runs"]]
+        out[f"full-size-{path.stem}"] = full_size_table(read_json(path, "the full-size runs"))
+    rule_rows = [r for p in sorted((results / "lr_rules").glob("*.json")) for r in read_json(p, "the LR-rule runs", keys=("runs",))["runs"]]
     if rule_rows:
         png = plots.plot_rules_vs_width(rule_rows, assets / "rules_vs_width.png")
         out["lr-rules"] = (rules_table(rule_rows) + f"\n![final accuracy and LRMAX vs width]"
                            f"({png.relative_to(assets.parent).as_posix()})\n")
     for path in sorted((results / "sweep").glob("*.json")):
-        out[f"sweep-{path.stem}"] = sweep_table(json.loads(path.read_text()))
+        out[f"sweep-{path.stem}"] = sweep_table(read_json(path, "the sweep timing"))
     for path in sorted((results / "speed").glob("*.json")):
-        out[f"speed-{path.stem}"] = speed_table(json.loads(path.read_text()))
+        out[f"speed-{path.stem}"] = speed_table(read_json(path, "the speed benchmark"))
     ladder_rows = [r for p in sorted((results / "ladder").glob("*.json")) if p.name != JPEG_FILE
-                   for r in json.loads(p.read_text())["runs"]]
+                   for r in read_json(p, "the ladder's runs", keys=("runs",))["runs"]]
     if ladder_rows:
         png = plots.plot_ladder(ladder_rows, LADDER, assets / "ladder.png")
         out["ladder"] = ladder_table(ladder_rows) + f"\n![the ladder]({png.relative_to(assets.parent).as_posix()})\n"
-    trick_rows = [r for p in sorted((results / "tricks").glob("*.json")) for r in json.loads(p.read_text())["runs"]]
+    trick_rows = [r for p in sorted((results / "tricks").glob("*.json")) for r in read_json(p, "the extras' runs", keys=("runs",))["runs"]]
     if trick_rows:
         png = plots.plot_tricks(trick_rows, TRICKS, assets / "tricks.png")
         out["tricks"] = (tricks_table(trick_rows) +
@@ -424,7 +424,7 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
                                          f"label smoothing]({png.relative_to(assets.parent).as_posix()})\n")
     jpeg = results / "ladder" / JPEG_FILE
     if jpeg.is_file() and any(r["arm"].startswith("q") for r in ladder_rows):
-        levels = json.loads(jpeg.read_text())["levels"]
+        levels = read_json(jpeg, "the JPEG levels", keys=("levels",))["levels"]
         png = plots.plot_jpeg(levels, ladder_rows, assets / "jpeg_levels.png")
         slopes = "".join(f"\nSlopes between neighbouring levels, width {w:g}, {d}: "
                          + ", ".join(f"{a} -> {b} {v:+.2f} points a dB" for a, b, v in s) + ".\n"

@@ -24,13 +24,14 @@ from . import plots
 from .config import TrainConfig
 from .data import Cifar10, load_data
 from .errors import Interrupted, UserError
+from .files import read_json
 from .loaders import EvalLoader, check_batch_size, make_train_loader
 from .lr_finder import RangeTestResult, lrs_in_force, range_test
 from .model import ResNet9, build_model, count_parameters, summary_text
 from .report import render_report
 from .schedule import check_schedule, make_schedule
-from .train import (Diverged, Precision, choose_device, configure_backend, device_name, evaluate, make_ema,
-                    make_optimizer, synchronize, train_epoch)
+from .train import (Diverged, Precision, choose_device, configure_backend, device_name, estimate_epoch_seconds,
+                    evaluate, make_ema, make_optimizer, out_of_memory, synchronize, train_epoch)
 
 Log = Callable[[str], None]
 
@@ -99,37 +100,50 @@ def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None 
     started = time.perf_counter()
     if resume:
         run_dir = Path(resume)
-        path = run_dir / ckpt.CHECKPOINT
-        if not path.is_file():
+        if not ckpt.has_checkpoint(run_dir):
             raise UserError(f"no checkpoint in {run_dir} ({ckpt.CHECKPOINT} missing); "
                             "point --resume at a run folder written by 'helpers train'")
-        state = ckpt.load(path)
-        cfg = TrainConfig.from_dict(state["config"])
-        cfg.validate()
     else:
         cfg.validate()
-        state = None
-    device = choose_device(cfg.device)
-    configure_backend(device)
-    if data is None:
-        data = load_data(cfg)
-    check_batch_size(cfg.batch_size, len(data.train))  # before anything is written
-    check_schedule(cfg.epochs, len(data.train) // cfg.batch_size, cfg.max_at_epoch)
-    if not resume:
+        device = choose_device(cfg.device)
+        data = checked_data(cfg, data, log)  # before anything is written
         run_dir = Path(run_dir) if run_dir is not None else prepare_run_dir(cfg.out)
         cfg.out = str(run_dir)
     lock = ckpt.RunLock(run_dir)
-    took = lock.acquire()  # a second writer of the folder stops here
+    took = lock.acquire()  # a second writer stops here, before anything in the folder is read or written
     try:
+        state = None
+        if resume:
+            state = ckpt.load_latest(run_dir, log=log)  # a damaged newest checkpoint: the one before it
+            cfg = TrainConfig.from_dict(state["config"])
+            cfg.validate()
+            device = choose_device(cfg.device)
+            data = checked_data(cfg, data, log)
+        configure_backend(device)
         return _train_in(run_dir, cfg, state, data, device, log, lr_find, started)
+    except torch.cuda.OutOfMemoryError:
+        saved = ckpt.saved_epoch(run_dir)
+        raise out_of_memory(device, cfg.batch_size, cfg.width,
+                            f"the checkpoint after epoch {saved} stays in {run_dir} (a run continues only with "
+                            "its own settings: lower them in a new run folder)" if saved
+                            else "no epoch had finished, so no checkpoint was written") from None
     except KeyboardInterrupt:
-        saved = ckpt.saved_epoch(run_dir / ckpt.CHECKPOINT)
+        saved = ckpt.saved_epoch(run_dir)
         raise Interrupted(f"interrupted; epoch {saved} is saved: continue with --resume {run_dir}" if saved else
                           f"interrupted before the first epoch finished, so there is nothing to resume in "
                           f"{run_dir}; start again (with another --out, or after deleting that folder)") from None
     finally:
         if took:
             lock.release()
+
+
+def checked_data(cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) -> Cifar10:
+    """CIFAR-10 for ``cfg`` (``data`` when already loaded), checked against the batch size and the
+    schedule: one line, before anything trains or is written, when it is too small for them."""
+    data = data if data is not None else load_data(cfg, log=log)
+    check_batch_size(cfg.batch_size, len(data.train))
+    check_schedule(cfg.epochs, len(data.train) // cfg.batch_size, cfg.max_at_epoch)
+    return data
 
 
 def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, data: Cifar10,
@@ -146,6 +160,9 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
                                      cfg.num_workers)
     test_loader = EvalLoader(data.test, device)
     model = build_model(cfg, device)
+    for line in start_lines(cfg, device, precision, data, run_dir, model, len(train_loader),
+                            cfg.epochs - (state["epoch"] if state else 0)):
+        log(line)
     if state is None:
         (run_dir / "summary.txt").write_text(summary_text(model))
         cfg.resolved["parameters"] = count_parameters(model)
@@ -195,13 +212,12 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
         history["epochs"].append(row)
         log(f"epoch {epoch + 1:2d}/{cfg.epochs}  train loss {stats.loss:.4f} acc {stats.acc:.4f}  "
             f"test loss {test_loss:.4f} acc {test_acc:.4f}  lr {stats.lrs[-1]:.4f}  {row['seconds']:.1f}s")
-        ckpt.atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(), "scaler": precision.scaler.state_dict(),
-                          "rng": ckpt.rng_states(), "history": history, "epoch": epoch + 1,
-                          "config": cfg.to_dict(), "ema": ema.state_dict() if ema is not None else None},
-                         run_dir / ckpt.CHECKPOINT)
+        ckpt.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict(), "scaler": precision.scaler.state_dict(),
+                              "rng": ckpt.rng_states(), "history": history, "epoch": epoch + 1,
+                              "config": cfg.to_dict(), "ema": ema.state_dict() if ema is not None else None},
+                             run_dir)
         write_json(history, run_dir / "history.json")
-        ckpt.RunLock(run_dir).touch()  # alive: another machine's writer keeps out
     history["final_test_acc"] = history["epochs"][-1][headline_key(cfg)]
     history["total_seconds"] = round(sum(e["seconds"] for e in history["epochs"]), 1)
     # this process, data loading and the range test included (a resumed run counts only its part)
@@ -212,6 +228,33 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
     if cfg.report:
         render_report(run_dir, cfg, history, model, data, device, test_loader, log=log)
     return history
+
+
+# The CPU proxies of the network (README): wider networks get a time estimate before they start.
+CPU_PROXY_WIDTH = 0.25
+
+
+def start_lines(cfg: TrainConfig, device: torch.device, precision: Precision, data: Cifar10, run_dir: Path,
+                model: torch.nn.Module, steps: int, epochs_left: int) -> list[str]:
+    """What is about to run, said before anything slow: device, precision, network, data, folder;
+    on a CPU at a width above the proxies, the time an epoch will take, from a few timed steps."""
+    lines = [f"device: {device_name(device)}, precision {precision.name}",
+             f"network: ResNet-9, width {cfg.width:g} ({count_parameters(model):,} parameters), "
+             f"block order {cfg.block_order}",
+             f"data: {data.source}; {len(data.train):,} training / {len(data.test):,} test images, batch "
+             f"{cfg.batch_size}, {steps} steps an epoch",
+             f"run folder: {run_dir}"]
+    if device.type == "cpu" and cfg.width > CPU_PROXY_WIDTH:
+        epoch = estimate_epoch_seconds(model, cfg.batch_size, steps, precision)
+        lines.append(f"on this CPU an epoch takes about {_duration(epoch)}, {epochs_left} epochs about "
+                     f"{_duration(epoch * epochs_left)} (from 3 timed steps); --width 0.125 trains the CPU proxy "
+                     "of this network, --device cuda a GPU")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
 
 
 def headline_key(cfg: TrainConfig) -> str:
@@ -256,7 +299,10 @@ def find_lrs(cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) ->
     data = data if data is not None else load_data(cfg)
     loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
     model = build_model(cfg, device)
-    return range_test(model, loader, device, Precision.for_device(device, cfg.amp, cfg.precision), cfg, log=log)
+    try:
+        return range_test(model, loader, device, Precision.for_device(device, cfg.amp, cfg.precision), cfg, log=log)
+    except torch.cuda.OutOfMemoryError:
+        raise out_of_memory(device, cfg.batch_size, cfg.width, "no range test was saved") from None
 
 
 def lr_find_command(cfg: TrainConfig, log: Log = print) -> RangeTestResult:
@@ -277,19 +323,19 @@ def load_finished_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
     for name in ("config.json", "history.json"):
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir} holds no {name}; is it a run folder written by 'helpers train'?")
-    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    history = json.loads((run_dir / "history.json").read_text())
+    cfg = TrainConfig.read(run_dir / "config.json")
+    history = read_json(run_dir / "history.json", "the run's history", keys=("epochs",))
     if not history["epochs"]:
         raise UserError(f"{run_dir} has no finished epoch yet; nothing to report")
     return cfg, history
 
 
 def load_model(run_dir: Path, cfg: TrainConfig, device: torch.device) -> ResNet9:
-    path = Path(run_dir) / ckpt.CHECKPOINT
-    if not path.is_file():
+    state = ckpt.load_latest(run_dir)
+    if state is None:
         raise UserError(f"no checkpoint in {run_dir}; run 'python -m helpers train' first")
     model = build_model(cfg, device)
-    model.load_state_dict(ckpt.load(path)["model"])
+    model.load_state_dict(state["model"])
     return model
 
 

@@ -28,7 +28,6 @@ sequential path the same ``cpus_per_job`` to get the same numbers. Every run rec
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -42,6 +41,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10, load_data
 from .errors import UserError
+from .files import DamagedFile, read_json
 from .lr_finder import RangeTestResult
 from .run import find_lrs, train_run
 
@@ -250,8 +250,8 @@ def finished_history(run_dir: str | Path) -> dict[str, Any] | None:
     """A run folder's history if the run finished, else None."""
     path = Path(run_dir) / "history.json"
     try:
-        history = json.loads(path.read_text())
-    except (OSError, ValueError):
+        history = read_json(path, "the run's history")
+    except DamagedFile:  # unfinished (or cut short): the run is not finished, and runs again
         return None
     return history if "final_test_acc" in history else None
 
@@ -262,7 +262,7 @@ def train_job(config: dict[str, Any], log: Log = print) -> dict[str, Any]:
     started again; any other non-empty folder is refused (never overwritten)."""
     cfg = TrainConfig.from_dict(config)
     run_dir = Path(cfg.out)
-    if (run_dir / ckpt.CHECKPOINT).is_file():
+    if ckpt.has_checkpoint(run_dir):
         return finished_history(run_dir) or train_run(cfg, resume=str(run_dir), data=cached_data(cfg, log), log=log)
     if run_dir.is_dir() and all(p.name in ckpt.PRE_TRAINING for p in run_dir.iterdir()):
         shutil.rmtree(run_dir)

@@ -110,6 +110,44 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
+def out_of_memory(device: torch.device, batch_size: int, width: float, kept: str) -> UserError:
+    """``torch.OutOfMemoryError`` as one line: the device, its memory, the settings that set the
+    memory a step needs, and the options that lower them."""
+    total = ""
+    if device.type == "cuda":
+        total = f" ({torch.cuda.get_device_properties(device).total_memory / 2**30:.1f} GiB)"
+        torch.cuda.empty_cache()
+    return UserError(f"out of GPU memory on {device_name(device)}{total} at batch size {batch_size}, width "
+                     f"{width:g}: lower --batch-size or --width (BATCH_SIZE or WIDTH in the notebook), or free "
+                     f"the GPU of other processes; {kept}")
+
+
+def estimate_epoch_seconds(model: nn.Module, batch_size: int, steps_per_epoch: int, precision: "Precision",
+                           steps: int = 3) -> float:
+    """Seconds an epoch of training takes here, from ``steps`` timed steps (after one untimed) of a
+    copy of ``model`` on random images: the run's model, optimizer and random generators are
+    left untouched, so the run repeats bit for bit with or without the estimate."""
+    import copy
+
+    twin = copy.deepcopy(model).train()
+    device = next(twin.parameters()).device
+    opt = torch.optim.SGD(twin.parameters(), lr=1e-3, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, 10, (batch_size,), generator=g).to(device)
+    times = []
+    for _ in range(steps + 1):
+        t0 = time.perf_counter()
+        with precision.autocast():
+            loss = classification_loss(twin(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times[1:])[len(times[1:]) // 2] * steps_per_epoch
+
+
 def configure_backend(device: torch.device) -> None:
     """cuDNN picks the fastest convolution algorithms for our fixed shapes (CUDA only)."""
     if device.type == "cuda":

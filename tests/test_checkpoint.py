@@ -1,9 +1,19 @@
 """helpers.checkpoint: atomic writes, RNG states, and the run folder's lock."""
 from __future__ import annotations
 
-import pytest
+import json
+import socket
+import threading
+import time
+from pathlib import Path
 
+import pytest
+import torch
+
+from conftest import fail_in_epoch, write_class_folders
 from helpers import checkpoint as ckpt
+from helpers.cli import main
+from helpers.config import TrainConfig
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -20,3 +30,151 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     ckpt.atomic_write_text("new", path)
     assert path.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]
+
+
+# the lease: a live writer's lock is always fresh; a gone machine's is taken over ------------------
+def _lock(folder: Path, **h) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ckpt.LOCK).write_text(json.dumps(h))
+
+
+def lease_threads(folder: Path) -> list[str]:
+    """The lease threads renewing ``folder``'s lock (a notebook's run object elsewhere in the
+    test process holds its own folder's until the process exits)."""
+    return [t.name for t in threading.enumerate() if t.name == f"run-lock-lease {folder}"]
+
+
+def test_a_fresh_lock_of_another_machine_is_refused_saying_when_it_expires(tmp_path, monkeypatch, capsys):
+    _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
+    _lock(folder, host="colab-old-vm", pid=123, time=time.time() - 4)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pid 123 on colab-old-vm, lock renewed 4 s ago" in err
+    assert f"expires {int(ckpt.STALE_SECONDS) - 4} s from now" in err
+    assert json.loads((folder / ckpt.LOCK).read_text())["host"] == "colab-old-vm"  # left as it was
+
+
+def test_a_lock_not_renewed_for_the_stale_time_is_taken_over_with_one_line(tmp_path):
+    folder = tmp_path / "run"
+    assert ckpt.STALE_SECONDS <= 120  # a reconnect waits two minutes at most (README)
+    _lock(folder, host="colab-old-vm", pid=123, time=time.time() - ckpt.STALE_SECONDS - 5)
+    said = []
+    lock = ckpt.RunLock(folder, log=said.append)
+    assert lock.acquire() is True
+    try:
+        assert len(said) == 1 and "held by pid 123 on colab-old-vm" in said[0]
+        assert f"last renewed {int(ckpt.STALE_SECONDS) + 5} s ago" in said[0]
+        assert json.loads((folder / ckpt.LOCK).read_text())["host"] == socket.gethostname()
+    finally:
+        lock.release()
+    assert not (folder / ckpt.LOCK).exists() and not lease_threads(folder)
+
+
+def test_the_holder_renews_its_lock_during_a_step_slower_than_the_lease(tmp_path):
+    lock = ckpt.RunLock(tmp_path, lease=0.05)
+    assert lock.acquire() is True
+    first = lock.holder()["time"]
+    time.sleep(0.4)  # one "step" of eight leases, no call into the lock
+    renewed = lock.holder()["time"]
+    lock.release()
+    assert renewed - first > 0.2
+    assert not lease_threads(tmp_path) and not (tmp_path / ckpt.LOCK).exists()
+
+
+def test_the_lease_thread_runs_while_training_and_ends_when_the_run_ends_or_fails(tmp_path, monkeypatch):
+    import helpers.run as run
+
+    tree = write_class_folders(tmp_path / "c" / "cifar10", 100, 40)
+    seen = []
+    real = run.train_epoch
+
+    def watching(*a, **k):
+        seen.append(lease_threads(tmp_path / "ok") + lease_threads(tmp_path / "fails"))
+        return real(*a, **k)
+    monkeypatch.setattr(run, "train_epoch", watching)
+    assert main(train_args(tree, tmp_path / "ok", epochs=2)) == 0
+    assert len(seen) == 2 and all(len(names) == 1 for names in seen)
+    assert not lease_threads(tmp_path / "ok")
+    fail_in_epoch(monkeypatch, 1, RuntimeError("a bug"))
+    with pytest.raises(RuntimeError):
+        main(train_args(tree, tmp_path / "fails", epochs=2))
+    assert len(seen) == 2 and not lease_threads(tmp_path / "fails") and not (tmp_path / "fails" / ckpt.LOCK).exists()
+
+
+# the previous checkpoint: damage costs one line and at most one epoch -----------------------------
+def train_args(tree: Path, out: Path, epochs: int = 3) -> list[str]:
+    return ["train", "--data-dir", str(tree), "--out", str(out), "--epochs", str(epochs), "--max-at-epoch", "1",
+            "--lr-min", "0.05", "--lr-max", "0.4", "--width", "0.0625", "--batch-size", "32", "--no-progress",
+            "--device", "cpu", "--no-report", "--seed", "1"]
+
+
+def stopped_in_epoch_3(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """Class folders and a run stopped in epoch 3: checkpoint.pt after epoch 2, the previous after 1."""
+    tree = write_class_folders(tmp_path / "c" / "cifar10", 160, 40)
+    folder = tmp_path / "run"
+    with monkeypatch.context() as m:
+        fail_in_epoch(m, 3, KeyboardInterrupt())
+        assert main(train_args(tree, folder)) == 130
+    assert torch.load(folder / ckpt.CHECKPOINT, weights_only=False)["epoch"] == 2
+    assert torch.load(folder / ckpt.PREVIOUS, weights_only=False)["epoch"] == 1
+    return tree, folder
+
+
+def without_times(history: dict) -> dict:
+    return {**history, "epochs": [{k: v for k, v in e.items() if "seconds" not in k} for e in history["epochs"]],
+            "total_seconds": None, "wall_seconds": None}
+
+
+def test_a_cut_checkpoint_continues_from_the_previous_one_and_ends_as_an_unbroken_run(tmp_path, monkeypatch,
+                                                                                       capsys):
+    import helpers.run as run
+
+    tree, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
+    newest = folder / ckpt.CHECKPOINT
+    damaged = newest.read_bytes()[:1000]
+    newest.write_bytes(damaged)  # a synced drive delivered the first 1,000 bytes
+    trained = []
+    real = run.train_epoch
+    monkeypatch.setattr(run, "train_epoch", lambda *a, **k: trained.append(a[5]) or real(*a, **k))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(folder), "--no-progress"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "damaged" in ln]
+    assert len(lines) == 1 and str(newest) in lines[0] and "after epoch 1" in lines[0]
+    assert trained == [2, 3]  # one epoch lost, not the run
+    assert (folder / "checkpoint.pt.damaged").read_bytes() == damaged  # kept, not deleted
+    full = tmp_path / "full"
+    assert main(train_args(tree, full)) == 0
+    a, b = (json.loads((f / "history.json").read_text()) for f in (folder, full))
+    assert without_times(a) == without_times(b)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
+def test_when_no_checkpoint_loads_one_line_says_so_and_nothing_changes(tmp_path, monkeypatch, capsys, damage):
+    _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
+    for name in (ckpt.CHECKPOINT, ckpt.PREVIOUS):
+        path = folder / name
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[:1000])
+        else:
+            torch.save({"epoch": 2}, path)  # loads, but is not a checkpoint of a run
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ckpt.LOCK}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(folder), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: no checkpoint in {folder} can be read")
+    assert "start a new run folder" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ckpt.LOCK} == before
+
+
+def test_the_notebooks_run_object_falls_back_to_the_previous_checkpoint(tmp_path, monkeypatch):
+    from helpers.job import Run
+
+    tree, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
+    (folder / ckpt.CHECKPOINT).write_bytes(b"PK\x03\x04 cut")
+    said = []
+    cfg = TrainConfig(data_dir=str(tree), out=str(folder), epochs=3, max_at_epoch=1, lr_min=0.05, lr_max=0.4,
+                      width=0.0625, batch_size=32, device="cpu", seed=1, progress=False, report=False)
+    run = Run.open(cfg, log=said.append)
+    assert run.resuming and any("after epoch 1" in s for s in said)
+    assert [e["epoch"] for e in run.fit()["epochs"]] == [1, 2, 3]

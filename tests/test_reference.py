@@ -1,7 +1,6 @@
 """benchmarks/reference.py: Page's update, his schedule and augmentation, and a short run that learns."""
 import ast
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
