@@ -1,10 +1,12 @@
 """Collect finished run folders into one small JSON of (arm, width, LR rule, seed, LRs, final accuracy,
 and each epoch's test accuracies: plain, and with TTA / the weight average where a run had them).
 
-    python benchmarks/collect_runs.py --label "H100 call 1" RUN_DIR... --out results/lr_rules/h100.json
+    python -m benchmarks.collect_runs --label "NVIDIA H100, bf16, 2026-11-24" RUN_DIR... \
+        --out results/lr_rules/h100.json
 
-Appends to --out when it exists, so runs fetched from several GPU calls land in one file; each
-row keeps its label, so a repeat of the same seed on another call stays visible as a repeat.
+Appends to --out when it exists, so runs made on several machines land in one file; each row
+keeps its label (device, precision, date, command), so a repeat of the same seed on another
+machine stays visible as a repeat.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def row(run_dir: Path, label: str, range_test: bool = False) -> dict:
             # test_acc, test_acc_tta, test_acc_ema, test_acc_ema_tta (the reference's history has test_acc)
             "curves": {k: [e[k] for e in history["epochs"]] for k in (history["epochs"] or [{}])[-1]
                        if k.startswith("test_acc")}}
+    # what a CPU run's numbers depend on (helpers.provenance), where the run recorded it
+    out.update({k: cfg["resolved"][k] for k in ("torch", "cpu_model", "cpu_capability", "cpu_threads", "versions")
+                if k in cfg["resolved"]})
     if range_test and (run_dir / "lr_find.json").is_file():  # the curve (~6 KB) for figures that compare tests
         found = json.loads((run_dir / "lr_find.json").read_text())
         out["range_test"] = {k: found[k] for k in ("lrs", "losses", "suggestions", "lr_max", "lr_min", "rule")}

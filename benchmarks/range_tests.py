@@ -1,4 +1,4 @@
-"""LR range tests across network widths and seeds, for choosing the LR rules (issue 12).
+"""LR range tests across network widths and seeds, for choosing the LR rules.
 
     python benchmarks/range_tests.py --data-dir DIR --widths 1 0.5 0.25 0.125 --seeds 0 1 2
 

@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers.data import load_cifar10  # noqa: E402  (the decoded uint8 arrays, nothing else)
 from helpers.errors import UserError  # noqa: E402  (its one-line errors: a missing data folder)
+from helpers.provenance import machine  # noqa: E402  (what the run's numbers depend on: CPU, threads, versions)
 
 # ---- every setting of the recipe, in one place ----------------------------------------------
 HYP = {
@@ -273,14 +274,14 @@ def run(data_dir: str, out: str, width: float = 1.0, seed: int = 0, order: str =
               "lr_max_rule": "fixed (Page)", "schedule": "page_piecewise_linear", "momentum": HYP["momentum"],
               "nesterov": True, "weight_decay": HYP["weight_decay"], "logit_scale": HYP["logit_scale"],
               "seed_data": seed, "data_dir": str(data_dir), "limit_train": limit_train, "hyp": dict(HYP),
-              "command": "python benchmarks/reference.py " + " ".join(sys.argv[1:]) if __name__ == "__main__" else "",
+              "command": "python -m benchmarks.reference " + " ".join(sys.argv[1:]) if __name__ == "__main__" else "",
               "resolved": {"device": str(dev), "precision": {None: "fp32", torch.bfloat16: "bf16",
                                                              torch.float16: "fp16 + GradScaler"}[dtype],
                            "device_name": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
                                            else f"CPU ({os.cpu_count()} cores)"),
                            "train_images": len(ytr), "test_images": len(yte), "torch": torch.__version__,
                            "data_source": data.source,
-                           "parameters": sum(p.numel() for p in model.parameters())}}
+                           "parameters": sum(p.numel() for p in model.parameters()), **machine()}}
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     for epoch in range(start, epochs):
         t0 = time.perf_counter()

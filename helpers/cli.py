@@ -115,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "step:48")
     sweep.add_arguments(c)
 
-    res = sub.add_parser("results", help="render the README's measured tables and figures from results/")
+    res = sub.add_parser("results", help="render the measured tables and figures of README.md and docs/RESULTS.md from results/")
     res.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
-    res.add_argument("--readme", default="README.md")
+    res.add_argument("--readme", "--doc", dest="docs", action="append", default=None, metavar="PATH",
+                     help="a document whose marked sections are rendered (repeatable; default: README.md and "
+                          "docs/RESULTS.md)")
     res.add_argument("--assets", default="assets")
 
     nb = sub.add_parser("notebook", help="execute the notebook headless with parameters overridden "
@@ -168,9 +170,9 @@ def run(args: argparse.Namespace) -> int:
             s = arm["final_summary"]
             print(f"{name}: {100 * s['mean']:.2f}% +- {100 * s['std']:.2f} over {s['n']} seeds")
     elif args.command == "results":
-        from .results import render
+        from .results import DOCS, render
 
-        render(Path(args.results), Path(args.readme), Path(args.assets))
+        render(Path(args.results), tuple(Path(d) for d in args.docs) if args.docs else DOCS, Path(args.assets))
     elif args.command == "notebook":
         from .notebook import execute, parse_overrides
 

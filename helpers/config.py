@@ -65,7 +65,7 @@ class TrainConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     logit_scale: float = 0.125      # Page's "Mul(0.125)" before the softmax
-    # Opt-in extras inside the assignment's rules (off by default; README "Beyond 91%"):
+    # Opt-in extras inside the assignment's rules (off by default; docs/RESULTS.md "Beyond 91%"):
     label_smoothing: float = 0.0    # torch's cross_entropy(label_smoothing=); the range test reads the same loss
     tta: str = "none"               # see TTA_CHOICES
     ema: float = 0.0                # >0: also evaluate an exponential moving average of the weights, this decay

@@ -11,7 +11,7 @@ The whole set is small (150 MB as uint8), so it is decoded once into memory;
 augmentation happens later, per batch (see :mod:`helpers.augment`).
 
 Decoding the class-folder copy's 60,000 JPEGs takes ~16 s on a 2-core CPU, 11x a cached
-load (README, *Loading the data*), so the decoded arrays are cached beside the split
+load (docs/RESULTS.md, *Loading the data*), so the decoded arrays are cached beside the split
 folders (``DIR/.helpers-cache/<split>.npz``), keyed by the split's file list, sizes and
 modification times and checked by a CRC of the arrays: a changed folder or a damaged cache
 is rebuilt, with one line saying so, and never used. Where the data folder is read-only,

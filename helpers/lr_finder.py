@@ -23,7 +23,7 @@ Rules (each maps the recorded curve to an LR; all are recorded in the JSON):
   fall, taken here as the first LR where the smoothed loss has dropped by 10 %
   of its total drop (from the start to the minimum).
 
-Why these defaults: the README's range tests across network widths (1 to 1/8). This
+Why these defaults: the range tests of docs/RESULTS.md across network widths (1 to 1/8). This
 network's curve has two valleys, and which is deeper changes with the width, so rules that
 read the lowest point (``min10``) or the slope (``steepest``, ``valley``) move by 10-20x
 between widths; at full width ``min10`` reads 0.034, a tenth of the published peak (0.4).
@@ -86,7 +86,7 @@ def suggest_steepest(lrs: np.ndarray, losses: np.ndarray) -> float:
 
 # The capped rule's ceiling. The range test sees 120 steps from a random start; a 24-epoch
 # cycle must stay stable for hundreds. At widths 1/8 and 1/4 the curve has no first valley
-# below ~7 and first_min reads 7-10, where our 24-epoch CPU runs collapse (README, "Which LR
+# below ~7 and first_min reads 7-10, where our 24-epoch CPU runs collapse (docs/RESULTS.md, "Which LR
 # rule"); at widths 1 and 1/2 it reads 0.24-1.5 and nothing above 1 trained better there.
 LR_MAX_CAP = 1.0
 

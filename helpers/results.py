@@ -1,10 +1,11 @@
-"""The README's measured tables and figures, rendered from the JSON files under ``results/``.
+"""The measured tables and figures of README.md and docs/RESULTS.md, rendered from the JSON files
+under ``results/``.
 
-    python -m helpers results            # rewrites the marked README sections and assets/*.png
+    python -m helpers results     # rewrites the marked sections of both documents and assets/*.png
 
-Each README section between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is
-written here from files, never by hand; a test renders them again and compares, so a figure
-in the README always has its file under ``results/``.
+Each section between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is written here
+from files, never by hand; a test renders them again and compares, so every measured figure in
+the documents has its file under ``results/``.
 """
 from __future__ import annotations
 
@@ -245,7 +246,7 @@ def jpeg_slope(levels: dict, rows: list[dict]) -> dict[tuple, list[tuple[str, st
     return out
 
 
-# The opt-in extras (issue 21): (arm, accuracy key) -> name. A tta-ema run trains as the default
+# The opt-in extras: (arm, accuracy key) -> name. A tta-ema run trains as the default
 # does (TTA and the average change no step), so its plain accuracy is the default's.
 TRICKS = {
     ("tta-ema", "test_acc"): "the default (the assignment's recipe)",
@@ -367,9 +368,59 @@ def full_size_table(summary: dict) -> str:
             f"(+- = standard deviation; range {100 * a['min']:.2f}-{100 * a['max']:.2f}%).\n")
 
 
+# The run the README leads with: the notebook's own, with its saved (the assignment's) parameters.
+GLANCE_RUN = "gpu-h100-w1"
+GLANCE_SEEDS = "h100-w1"
+
+
+def glance_table(full: dict, cfg: dict, history: dict) -> str:
+    """The assignment's targets against what the project reaches, from the full-size runs and
+    the notebook's own run."""
+    res = cfg["resolved"]
+    lrs = history["lr"]
+    steps = history["steps_per_epoch"]
+    peak = (lrs.index(max(lrs)) + 1) / steps
+    a = full["final_test_acc"]
+    machine = f"{full['device_name']}, {full['precision']}, torch {full['torch']}"
+    rows = [
+        ("parameters", "6,573,120 (the assignment's ResNet-9)", f"{res['parameters']:,}"),
+        ("batch size", "512", f"{cfg['batch_size']}"),
+        ("epochs", "24", f"{len(history['epochs'])}"),
+        ("LR peak", "at epoch 5", f"at the end of epoch {peak:g}"),
+        ("LRMIN, LRMAX", "found by an LR range test",
+         f"found: {cfg['lr_min']:.3g} and {cfg['lr_max']:.3g} (notebook run, seed {cfg['seed']}); "
+         f"over {a['n']} seeds LRMAX {min(r['lr_max'] for r in full['seeds']):.2f}-"
+         f"{max(r['lr_max'] for r in full['seeds']):.2f}"),
+        ("annihilation", "none", f"none: the last step's LR is LRMIN ({lrs[-1]:.3g})"),
+        ("augmentation", "pad 4, crop 32, flip, cutout 8x8", "the same (albumentations reference, batched twin)"),
+        ("test accuracy", ">= 90%", f"**{100 * a['mean']:.2f}% +- {100 * a['std']:.2f}** over {a['n']} seeds "
+                                    f"(range {100 * a['min']:.2f}-{100 * a['max']:.2f}%); the notebook's own run "
+                                    f"{100 * history['final_test_acc']:.2f}%"),
+        ("time per epoch", "-", f"{full['seconds_per_epoch']['mean']:.2f} s of training"),
+    ]
+    return (f"Measured on {machine}, full width, the JPEG copy of CIFAR-10 "
+            f"({full['train_images']:,} / {full['test_images']:,} images).\n\n"
+            "| | the assignment asks | this project |\n|---|---|---|\n"
+            + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows) + "\n")
+
+
+def summary_block() -> str:
+    """torchsummary's table of the assignment's network, collapsed."""
+    from .model import ResNet9, summary_text
+
+    return ("<details><summary>torchsummary of ResNet-9 (width 1, input 3x32x32)</summary>\n\n```\n"
+            + summary_text(ResNet9()).strip("\n") + "\n```\n</details>\n")
+
+
 def sections(results: Path, assets: Path) -> dict[str, str]:
-    """Every rendered README section by name (figures are written as a side effect)."""
-    out: dict[str, str] = {}
+    """Every rendered section of the README and docs/RESULTS.md by name (figures are written as
+    a side effect)."""
+    out: dict[str, str] = {"summary": summary_block()}
+    full_path, run = results / "full_size" / f"{GLANCE_SEEDS}.json", results / "runs" / GLANCE_RUN
+    if full_path.is_file() and (run / "history.json").is_file():
+        out["glance"] = glance_table(read_json(full_path, "the full-size runs", keys=("seeds", "final_test_acc")),
+                                     read_json(run / "config.json", "the run's settings", keys=("resolved",)),
+                                     read_json(run / "history.json", "the run's history", keys=("lr", "epochs")))
     folder = results / "range_tests"
     if any(folder.glob("*.json")):
         tests = load_range_tests(folder)
@@ -443,12 +494,19 @@ def fill(readme: str, rendered: dict[str, str]) -> str:
     return MARK.sub(lambda m: m.group(1) + rendered.get(m.group("name"), m.group("body")) + m.group(4), readme)
 
 
-def render(results: Path = ROOT / "results", readme: Path = ROOT / "README.md", assets: Path = ROOT / "assets",
+# The documents whose marked sections are rendered from results/.
+DOCS = (ROOT / "README.md", ROOT / "docs" / "RESULTS.md")
+
+
+def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, assets: Path = ROOT / "assets",
            log: Callable[[str], None] = print) -> dict[str, str]:
+    """Fill every marked section of ``docs`` from ``results`` (and draw the figures into ``assets``)."""
     rendered = sections(Path(results), Path(assets))
-    text = Path(readme).read_text()
-    Path(readme).write_text(fill(text, rendered))
-    log(f"rendered {', '.join(sorted(rendered))} into {readme}")
+    for doc in docs:
+        text = Path(doc).read_text()
+        Path(doc).write_text(fill(text, rendered))
+        names = sorted(m.group("name") for m in MARK.finditer(text) if m.group("name") in rendered)
+        log(f"rendered {', '.join(names) or 'nothing'} into {doc}")
     return rendered
 
 

@@ -25,6 +25,7 @@ from .config import TrainConfig
 from .data import Cifar10, load_data
 from .errors import Interrupted, UserError
 from .files import read_json
+from .provenance import machine
 from .loaders import EvalLoader, check_batch_size, make_train_loader
 from .lr_finder import RangeTestResult, lrs_in_force, range_test
 from .model import ResNet9, build_model, count_parameters, summary_text
@@ -150,10 +151,10 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
               device: torch.device, log: Log, lr_find: RangeTestResult | None, started: float) -> dict[str, Any]:
     """The job inside its run folder: range test, epochs, checkpoints, report."""
     precision = Precision.for_device(device, cfg.amp, cfg.precision)
-    # cpu_threads: a CPU run repeats bit for bit for one seed and one thread count (helpers.sweep)
+    # a CPU run repeats bit for bit for one seed on one machine: CPU, kernels, threads, versions
     cfg.resolved.update(device=str(device), device_name=device_name(device), precision=precision.name,
                         data_source=data.source, train_images=len(data.train), test_images=len(data.test),
-                        torch=torch.__version__, cpu_threads=torch.get_num_threads())
+                        torch=torch.__version__, **machine())
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     train_loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed,
@@ -230,7 +231,7 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
     return history
 
 
-# The CPU proxies of the network (README): wider networks get a time estimate before they start.
+# The CPU proxies of the network (docs/RESULTS.md): wider networks get a time estimate before they start.
 CPU_PROXY_WIDTH = 0.25
 
 

@@ -1,10 +1,8 @@
 """benchmarks/collect_runs.py: run folders -> rows, appended per call, unfinished folders left out."""
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import collect_runs  # noqa: E402
+from benchmarks import collect_runs
 
 
 def fake_run(folder: Path, seed: int, acc: float, finished: bool = True) -> Path:
@@ -20,13 +18,14 @@ def fake_run(folder: Path, seed: int, acc: float, finished: bool = True) -> Path
 
 def test_rows_append_across_calls_and_keep_their_label(tmp_path):
     out = tmp_path / "rules.json"
-    collect_runs.main(["--label", "call 1", str(fake_run(tmp_path / "a", 0, 0.9)),
+    collect_runs.main(["--label", "machine A", str(fake_run(tmp_path / "a", 0, 0.9)),
                        str(fake_run(tmp_path / "b", 1, 0.8, finished=False)), "--out", str(out)])
-    collect_runs.main(["--label", "call 2", str(fake_run(tmp_path / "c", 0, 0.85)), "--out", str(out)])
+    collect_runs.main(["--label", "machine B", str(fake_run(tmp_path / "c", 0, 0.85)), "--out", str(out)])
     rows = json.loads(out.read_text())["runs"]
-    assert [(r["label"], r["seed"], r["final_test_acc"]) for r in rows] == [("call 1", 0, 0.9), ("call 2", 0, 0.85)]
+    assert [(r["label"], r["seed"], r["final_test_acc"]) for r in rows] == [("machine A", 0, 0.9), ("machine B", 0, 0.85)]
     assert rows[0]["rule"] == "min10" and rows[0]["width"] == 0.5 and rows[0]["device_name"] == "GPU X"
     assert rows[0]["arm"] == "min10"  # no arm recorded, no queue folder name: the rule
+    assert "cpu_model" not in rows[0]  # a run that predates the record has none
 
 
 def test_the_arm_comes_from_a_ladder_folder_name_else_the_runs_record(tmp_path):
@@ -52,3 +51,16 @@ def test_rows_keep_each_epochs_accuracies_and_on_request_the_range_test(tmp_path
     plain, with_test = json.loads(out.read_text())["runs"]
     assert plain["curves"] == {"test_acc": [0.6, 0.7], "test_acc_ema_tta": [0.7, 0.8]} and "range_test" not in plain
     assert with_test["range_test"]["losses"] == [2.0, 1.9] and "seconds" not in with_test["range_test"]
+
+
+def test_rows_carry_what_a_cpu_runs_numbers_depend_on(tmp_path):
+    from helpers.provenance import machine
+
+    run = fake_run(tmp_path / "a", 0, 0.9)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["resolved"].update(torch="2.14.1", **machine())
+    (run / "config.json").write_text(json.dumps(cfg))
+    collect_runs.main(["--label", "cpu", str(run), "--out", str(tmp_path / "o.json")])
+    (row,) = json.loads((tmp_path / "o.json").read_text())["runs"]
+    assert row["cpu_capability"] == machine()["cpu_capability"] and row["cpu_threads"] >= 1
+    assert set(row["versions"]) == {"torch", "torchvision", "numpy", "pillow", "albumentations"} and row["cpu_model"]

@@ -155,6 +155,9 @@ def test_a_run_says_what_it_runs_before_the_range_test(finished, tmp_path, capsy
     assert f"class folders in {tree}" in text and "96 training / 40 test images" in text, text
     assert f"run folder: {out}" in text
     assert "on this CPU an epoch takes about" in text and "--width 0.125" in text  # above the proxies
+    resolved = json.loads((out / "config.json").read_text())["resolved"]  # what its numbers depend on
+    assert resolved["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and resolved["cpu_model"]
+    assert resolved["cpu_threads"] == torch.get_num_threads() and resolved["versions"]["torch"]
 
 
 def test_the_time_estimate_leaves_the_model_and_the_random_generators_alone():

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).parents[1] / "helpers"
 
 # Lowest first. A module may import from its own layer or any lower one, never a higher one.
 LAYERS = [
-    {"errors", "files", "config", "stats"},
+    {"errors", "files", "config", "stats", "provenance"},
     {"model", "data", "augment", "schedule", "checkpoint"},
     {"loaders", "train", "lr_finder"},
     {"plots", "gradcam", "report", "results"},

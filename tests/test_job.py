@@ -193,13 +193,13 @@ def test_a_second_writer_is_refused_in_one_line_and_a_dead_ones_lock_taken_over(
 
 
 # the README and --help say what the code does ------------------------------------------------------
-def test_readme_module_table_names_every_module():
+def test_the_design_docs_module_table_names_every_module():
     root = Path(__file__).parents[1]
-    readme = (root / "README.md").read_text()
-    table = readme[readme.index("## What is in the package"):readme.index("Design notes:")]
+    design = (root / "docs" / "DESIGN.md").read_text()
+    table = design[design.index("## What is in the package"):design.index("## Design notes")]
     missing = [p.name for p in (root / "helpers").glob("*.py")
                if not p.name.startswith("__") and f"`{p.name}`" not in table]
-    assert not missing, f"README's module table lacks {missing}"
+    assert not missing, f"docs/DESIGN.md's module table lacks {missing}"
 
 
 def test_lr_rule_options_list_the_rules_config_holds(capsys):

@@ -92,7 +92,8 @@ def test_it_imports_nothing_of_the_project_but_the_data_arrays():
     tree = ast.parse((ROOT / "benchmarks" / "reference.py").read_text())
     project = {(n.module, tuple(a.name for a in n.names)) for n in ast.walk(tree)
                if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("helpers")}
-    assert project == {("helpers.data", ("load_cifar10",)), ("helpers.errors", ("UserError",))}
+    assert project == {("helpers.data", ("load_cifar10",)), ("helpers.errors", ("UserError",)),
+                       ("helpers.provenance", ("machine",))}
 
 
 def test_a_short_run_lowers_the_loss_and_writes_what_train_writes(tree, tmp_path):
