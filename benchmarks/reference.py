@@ -131,8 +131,15 @@ class PageNesterov(torch.optim.Optimizer):
 
 
 def lr_at(step: int, steps_per_epoch: int, epochs: int = HYP["epochs"], peak: float = HYP["peak_epoch"]) -> float:
-    """Per-image LR at 0-based ``step``: linear 0 -> lr_peak at ``peak`` -> 0 at ``epochs``."""
+    """Per-image LR at ``step`` (of ``steps_per_epoch`` an epoch): linear 0 -> lr_peak at ``peak`` -> 0 at ``epochs``."""
     return float(np.interp(step / steps_per_epoch, [0, peak, epochs], [0.0, HYP["lr_peak"], 0.0]))
+
+
+def epoch_lrs(epoch: int, steps: int, epochs: int = HYP["epochs"], peak: float = HYP["peak_epoch"]) -> list[float]:
+    """The per-image LRs of 0-based ``epoch``'s steps. His ``opt_step`` counts steps from 1 before it
+    reads the schedule, so an epoch's k-th step reads it at epoch + k / steps: the first step of
+    the run is already above 0, the last one reads 0."""
+    return [lr_at(epoch * steps + i + 1, steps, epochs, peak) for i in range(steps)]
 
 
 # ---- data -----------------------------------------------------------------------------------
@@ -196,7 +203,8 @@ def train_epoch(model: nn.Module, opt: PageNesterov, scaler: torch.amp.GradScale
         for g in opt.param_groups:
             g["lr"] = lr / len(y)  # his LR is per image: the loss is summed over the batch
         with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            out = model(x.contiguous(memory_format=torch.channels_last)).float()
+            out = model(x.contiguous(memory_format=torch.channels_last))
+        out = out.float() if dtype is not None else out  # the loss in fp32 under autocast; as computed otherwise
         loss = F.cross_entropy(out, y, reduction="sum")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -285,7 +293,7 @@ def run(data_dir: str, out: str, width: float = 1.0, seed: int = 0, order: str =
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
-        lrs = [lr_at(epoch * steps + i, steps, epochs, peak) for i in range(steps)]
+        lrs = epoch_lrs(epoch, steps, epochs, peak)
         total, correct, seen = train_epoch(model, opt, scaler, train_batches(padded, ytr, seed, epoch), lrs, dtype)
         history["lr"] += lrs
         history["momentum"] += [HYP["momentum"]] * steps

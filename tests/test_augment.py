@@ -6,6 +6,7 @@ import torch
 from helpers.augment import (BatchedAugment, albumentations_test, albumentations_train, denormalize,
                              mean_fill, normalize, reseed)
 from helpers.config import CIFAR10_MEAN, CIFAR10_STD
+from page_golden import GOLDEN, PAGE_MEAN, PAGE_STD, raw_images
 
 STD = np.array(CIFAR10_STD) * 255
 MEAN = np.array(CIFAR10_MEAN) * 255
@@ -155,3 +156,19 @@ def test_denormalize_inverts_normalize():
     x = torch.from_numpy(np.stack([random_image(s) for s in range(4)]))
     back = denormalize(normalize(x))
     assert torch.allclose(back * 255, x.float(), atol=1e-3)
+
+
+# golden numbers from D. Page's own code (tests/page_golden.py) -------------------------------------
+def test_our_augmentation_crops_flips_and_cuts_where_he_does():
+    """Ours normalises with the dataset's statistics and fills the hole with the mean pixel; his
+    with his constants and 0 after normalising. Back in 0..255 both are the same image."""
+    c = GOLDEN["augment_choices"]
+    p = {"dy": torch.tensor(c["y0"]), "dx": torch.tensor(c["x0"]), "flip": torch.tensor(c["flip"]),
+         "cy": torch.tensor(c["cy"]), "cx": torch.tensor(c["cx"])}
+    ours = BatchedAugment(raw_images()).apply(torch.arange(2), p).double()
+    ours_255 = ours * torch.tensor(CIFAR10_STD).double().view(1, 3, 1, 1) * 255 + \
+        torch.tensor(CIFAR10_MEAN).double().view(1, 3, 1, 1) * 255
+    his = torch.tensor(GOLDEN["augment_output"])
+    his_255 = his * torch.tensor(PAGE_STD).double().view(1, 3, 1, 1) + torch.tensor(PAGE_MEAN).double().view(1, 3, 1, 1)
+    assert torch.equal(ours_255.round(), his_255.round())
+

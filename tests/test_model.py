@@ -1,6 +1,9 @@
+import numpy as np
+import pytest
 import torch
 
 from helpers.model import ResNet9, count_parameters, summary_text
+from page_golden import GOLDEN, WIDTH, logits, seeded
 
 
 def test_parameter_count_matches_assignment():
@@ -65,3 +68,13 @@ def test_block_order_reaches_the_model_from_the_config_and_the_command_line():
     assert type(build_model(cfg, torch.device("cpu")).layer2[3]).__name__ == "MaxPool2d"
     with pytest.raises(UserError, match="--block-order must be one of assignment, page"):
         TrainConfig(block_order="pool-last").validate()
+
+
+# golden numbers from D. Page's own code (tests/page_golden.py) -------------------------------------
+@pytest.mark.parametrize("order", ["page", "assignment"])
+def test_our_network_is_his_network(order):
+    """helpers.model.ResNet9 in either block order computes what his net() computes: the layers,
+    their order, the residual additions, BN's defaults and the logit scale 0.125."""
+    model = seeded(ResNet9(width=WIDTH, block_order=order), order)
+    for training, mode in ((True, "train"), (False, "eval")):
+        np.testing.assert_allclose(logits(model, training), GOLDEN[f"logits_{order}_{mode}_mode"], rtol=0, atol=1e-12)

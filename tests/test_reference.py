@@ -10,6 +10,7 @@ import torch
 ROOT = Path(__file__).parents[1]
 from benchmarks import reference as R  # noqa: E402
 from conftest import write_class_folders  # noqa: E402
+from page_golden import GOLDEN, WIDTH, inputs, logits, raw_images, seeded  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +133,51 @@ def test_fewer_images_than_a_batch_is_one_line(class_tree, tmp_path, capsys):
         R.main(["--data-dir", str(class_tree), "--out", str(tmp_path / "r"), "--device", "cpu"])
     assert e.value.code == 2
     assert "fewer training images (200) than one batch (512)" in capsys.readouterr().err
+
+
+# golden numbers from D. Page's own code (tests/page_golden.py) -------------------------------------
+@pytest.mark.parametrize("order", ["page", "assignment"])
+def test_the_reference_network_gives_his_logits(order):
+    model = seeded(R.Net(WIDTH, order), order)
+    for training, mode in ((True, "train"), (False, "eval")):
+        np.testing.assert_allclose(logits(model, training), GOLDEN[f"logits_{order}_{mode}_mode"], rtol=0, atol=1e-12)
+
+
+def test_three_of_his_training_steps():
+    """His dawn.py optimiser (Nesterov with the LR inside the buffer, weight decay 5e-4 x 512, the
+    LR schedule / 512, momentum 0.9) on a summed loss, three steps of 8 images at 2 steps an epoch."""
+    model = seeded(R.Net(WIDTH, "page"), "page")
+    opt, scaler = R.make_optimizer(model, None)
+    lrs = R.epoch_lrs(0, 2)[:2] + R.epoch_lrs(1, 2)[:1]  # the first three steps of a 2-step epoch
+    np.testing.assert_allclose([lr / R.HYP["batch_size"] for lr in lrs], GOLDEN["train_lrs_per_step"], rtol=1e-15)
+    batches = [inputs(8, 20 + k) for k in range(3)]
+    # the reference divides by the batch it sees (always 512 in a run); these batches hold 8
+    total, _, seen = R.train_epoch(model, opt, scaler, batches, [lr * 8 / R.HYP["batch_size"] for lr in lrs], None)
+    assert seen == 24
+    assert float(total) == pytest.approx(sum(GOLDEN["train_summed_losses"]), rel=1e-6)  # summed in float32
+    sums = [float(p.detach().sum()) for p in model.parameters()]
+    np.testing.assert_allclose(sums, GOLDEN["weights_after_3_steps_sum"], rtol=0, atol=1e-10)
+    named = dict(zip(GOLDEN["weights_after_3_steps"], [model.body[0][0].weight, model.body[5].res[1][1].weight,
+                                                        model.body[8].weight]))
+    for name, p in named.items():
+        np.testing.assert_allclose(p.detach().numpy(), GOLDEN["weights_after_3_steps"][name], rtol=0, atol=1e-12)
+    running = [float(m.running_mean.sum()) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    np.testing.assert_allclose(running, GOLDEN["bn_running_mean_after_3_steps_sum"], rtol=0, atol=1e-10)
+
+
+def test_the_reference_augments_as_he_does():
+    c = GOLDEN["augment_choices"]
+    padded = R.preprocess(raw_images(), R.HYP["pad"]).double()
+    out = R.augment(padded, {k: torch.tensor(v) for k, v in c.items()})
+    np.testing.assert_allclose(out.numpy(), GOLDEN["augment_output"], rtol=0, atol=2e-6)
+
+
+def test_a_new_network_starts_from_his_batchnorm_init():
+    """His BatchNorm (torch_backend.py): eps 1e-5, momentum 0.1, weight_init 1.0, bias_init 0.0; the
+    golden logits above overwrite the weights, so the initial values are pinned here."""
+    for order in ("page", "assignment"):
+        bns = [m for m in R.Net(WIDTH, order).modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert len(bns) == 8
+        for bn in bns:
+            assert (bn.eps, bn.momentum) == (1e-5, 0.1)
+            assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and torch.equal(bn.bias, torch.zeros_like(bn.bias))
