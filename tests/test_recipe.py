@@ -6,6 +6,8 @@ from (the assignment, or D. Page's "How to train your ResNet", cifar10-fast ``da
 """
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from helpers.config import TrainConfig
@@ -52,3 +54,110 @@ def test_optimizer_is_the_recipes_sgd():
     assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"], group["dampening"]) == \
         (0.4, 0.9, 5e-4, True, 0)
     assert [id(p) for p in group["params"]] == [id(p) for p in model.parameters()]
+
+
+def test_momentum_stays_at_the_recipes_value_through_the_whole_schedule():
+    """One cycle moves the LR only: momentum 0.9 and Nesterov at every one of the 24 x 97 steps."""
+    from helpers.schedule import make_schedule, step_within
+
+    cfg = TrainConfig()
+    model = ResNet9(width=0.0625)
+    opt = make_optimizer(model, 0.4, cfg.momentum, cfg.weight_decay, cfg.nesterov)
+    sched = make_schedule(cfg.schedule, opt, 0.01, 0.4, cfg.epochs, 97, cfg.max_at_epoch)
+    seen = set()
+    for _ in range(cfg.epochs * 97):
+        (group,) = opt.param_groups
+        seen.add((group["momentum"], group["nesterov"], group["weight_decay"]))
+        opt.step()
+        step_within(sched)
+    assert seen == {(0.9, True, 5e-4)}
+
+
+class KnownLogits(torch.nn.Module):
+    """Predicts the class written in each image's first pixel; a BatchNorm records if it ran in
+    training mode (its running mean moves only then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(1)
+
+    def forward(self, x):
+        self.bn(x[:, :1, 0, 0])
+        return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 4.0
+
+
+def test_evaluation_counts_by_hand_in_eval_mode_and_restores_the_mode():
+    from helpers.train import Precision, evaluate
+
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3])
+    predicted = torch.tensor([3, 1, 4, 0, 5, 9, 2, 6, 0, 0])  # 7 of 10 right
+    x = torch.zeros(10, 3, 4, 4)
+    x[:, 0, 0, 0] = predicted.float()
+    batches = [(x[:4], labels[:4]), (x[4:9], labels[4:9]), (x[9:], labels[9:])]  # uneven batches
+    model = KnownLogits().train()
+    loss, acc = evaluate(model, batches, Precision.for_device(torch.device("cpu"), True, "fp32"))
+    assert acc == 0.7
+    right = -torch.log_softmax(torch.tensor([4.0] + [0.0] * 9), 0)[0]
+    wrong = -torch.log_softmax(torch.tensor([4.0] + [0.0] * 9), 0)[1]
+    assert loss == pytest.approx(float(7 * right + 3 * wrong) / 10, rel=1e-6)
+    assert model.training and float(model.bn.running_mean) == 0.0  # evaluated in eval mode, mode restored
+    model.eval()
+    evaluate(model, batches, Precision.for_device(torch.device("cpu"), True, "fp32"))
+    assert not model.training
+
+
+@pytest.mark.parametrize("name,value,ok", [
+    ("momentum", 0.99, True), ("momentum", 1.0, False), ("momentum", -0.01, False),
+    ("label_smoothing", 0.99, True), ("label_smoothing", 1.0, False),
+    ("ema", 0.999, True), ("ema", 1.0, False), ("ema", -0.1, False),
+    ("width", 0.0546, False), ("width", 0.0547, True),
+    ("max_at_epoch", 23.5, True), ("max_at_epoch", 24, False), ("max_at_epoch", 0, False),
+    ("lr_find_iters", 10, True), ("lr_find_iters", 9, False),
+    ("weight_decay", 0.0, True), ("weight_decay", -1e-9, False),
+    ("batch_size", 1, True), ("batch_size", 0, False),
+    ("lr_find_start", 100.0, False), ("limit_train", -1, False), ("limit_train", 0, True),
+])
+def test_validation_bounds_sit_where_the_docs_say(name, value, ok):
+    from helpers.errors import UserError
+
+    cfg = TrainConfig(**{name: value})
+    if ok:
+        cfg.validate()
+    else:
+        with pytest.raises(UserError, match=name.replace("_", "-")):
+            cfg.validate()
+
+
+def test_triangle_formula_beyond_the_first_cycle():
+    from helpers.schedule import triangular_lr
+
+    lr = triangular_lr(np.array([400, 500, 600, 650, 700]), 100, 0.001, 0.006)
+    assert lr == pytest.approx([0.001, 0.006, 0.001, 0.0035, 0.006])
+
+
+def test_albumentations_workers_give_the_same_epoch_for_the_same_seed_and_a_new_one_for_the_next():
+    """Worker k reseeds from (seed, epoch) and k: two runs draw the same batches; epochs differ."""
+    from helpers.data import Split
+    from helpers.loaders import AlbumentationsTrainLoader
+
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 64))
+    a = AlbumentationsTrainLoader(split, 16, torch.device("cpu"), seed=5, num_workers=2)
+    b = AlbumentationsTrainLoader(split, 16, torch.device("cpu"), seed=5, num_workers=2)
+    first = [x for x, _ in a.epoch(0)]
+    assert all(torch.equal(x, y) for x, (y, _) in zip(first, b.epoch(0)))
+    assert not all(torch.equal(x, y) for x, (y, _) in zip(first, a.epoch(1)))
+    other_seed = AlbumentationsTrainLoader(split, 16, torch.device("cpu"), seed=6, num_workers=2)
+    assert not all(torch.equal(x, y) for x, (y, _) in zip(first, other_seed.epoch(0)))
+
+
+def test_each_worker_draws_its_own_augmentation():
+    """Identical images: batch 0 (worker 0) and batch 1 (worker 1) differ only if the workers'
+    transforms are seeded apart; a worker's two batches differ too."""
+    from helpers.data import Split
+    from helpers.loaders import AlbumentationsTrainLoader
+
+    img = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    split = Split(np.repeat(img, 64, axis=0), np.zeros(64, dtype=np.int64))
+    batches = [x for x, _ in AlbumentationsTrainLoader(split, 16, torch.device("cpu"), seed=5, num_workers=2).epoch(0)]
+    assert not torch.equal(batches[0], batches[1]) and not torch.equal(batches[0], batches[2])
