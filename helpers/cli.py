@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("results", help="render the measured tables and figures of README.md and docs/RESULTS.md from results/")
     res.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
     res.add_argument("--readme", "--doc", dest="docs", action="append", default=None, metavar="PATH",
-                     help="a document whose marked sections are rendered (repeatable; default: README.md and "
-                          "docs/RESULTS.md)")
+                     help="a document whose marked sections are rendered (repeatable; default: README.md, "
+                          "docs/RESULTS.md and docs/TESTING.md)")
     res.add_argument("--assets", default="assets")
 
     nb = sub.add_parser("notebook", help="execute the notebook headless with parameters overridden "

@@ -412,10 +412,24 @@ def summary_block() -> str:
             + summary_text(ResNet9()).strip("\n") + "\n```\n</details>\n")
 
 
+def mutation_table(m: dict) -> str:
+    """Mutation testing per module: mutants generated, killed, survived, judged equivalent, unreached."""
+    rows = ["| module | mutants | killed | survived | judged equivalent | no test reaches it | not run yet | "
+            "killed, of those run and not equivalent |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, c in m["modules"].items():
+        share = "-" if c["killed_share"] is None else f"{100 * c['killed_share']:.0f}%"
+        rows.append(f"| `{name}` | {c['generated']} | {c['killed'] + c['timeout']} | {c['survived']} | "
+                    f"{c['equivalent']} | {c['no tests']} | {c['not run yet']} | {share} |")
+    note = f" {m['note']}" if m.get("note") else ""
+    return (f"{m['tool']}, {m['date']}; command: `{m['command']}` ({m['config']}).{note}\n\n" + "\n".join(rows) + "\n")
+
+
 def sections(results: Path, assets: Path) -> dict[str, str]:
     """Every rendered section of the README and docs/RESULTS.md by name (figures are written as
     a side effect)."""
     out: dict[str, str] = {"summary": summary_block()}
+    if (results / "mutation.json").is_file():
+        out["mutation"] = mutation_table(read_json(results / "mutation.json", "mutation testing", keys=("modules",)))
     full_path, run = results / "full_size" / f"{GLANCE_SEEDS}.json", results / "runs" / GLANCE_RUN
     if full_path.is_file() and (run / "history.json").is_file():
         out["glance"] = glance_table(read_json(full_path, "the full-size runs", keys=("seeds", "final_test_acc")),
@@ -495,7 +509,7 @@ def fill(readme: str, rendered: dict[str, str]) -> str:
 
 
 # The documents whose marked sections are rendered from results/.
-DOCS = (ROOT / "README.md", ROOT / "docs" / "RESULTS.md")
+DOCS = (ROOT / "README.md", ROOT / "docs" / "RESULTS.md", ROOT / "docs" / "TESTING.md")
 
 
 def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, assets: Path = ROOT / "assets",
