@@ -1,7 +1,7 @@
 """Throughput of the two augmentation paths, alone and inside a training step.
 
-    python benchmarks/augment_speed.py                 # synthetic uint8 images
-    python benchmarks/augment_speed.py --data-dir DIR  # real CIFAR-10
+    python -m benchmarks.augment_speed                 # synthetic uint8 images
+    python -m benchmarks.augment_speed --data-dir DIR  # real CIFAR-10
 
 Prints images/s for (a) albumentations + DataLoader, (b) the batched on-device
 path, and (c) a full training step (forward, backward, SGD) fed by each, at
@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.data import Split, load_cifar10  # noqa: E402
-from helpers.loaders import AlbumentationsTrainLoader, BatchedTrainLoader  # noqa: E402
-from helpers.model import ResNet9  # noqa: E402
-from helpers.train import Precision, choose_device, make_optimizer  # noqa: E402
+from helpers.data import Split, load_cifar10
+from helpers.loaders import AlbumentationsTrainLoader, BatchedTrainLoader
+from helpers.model import ResNet9
+from helpers.train import Precision, choose_device, make_optimizer
 
 
 def rate(batches, n_batches: int, warmup: int = 2, step=None) -> float:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.sweep import finished_history  # noqa: E402
+from helpers.sweep import finished_history
 
 
 def row(run_dir: Path, label: str, range_test: bool = False) -> dict:

@@ -1,6 +1,6 @@
 """Load time of the class-folder copy, cold (decode every JPEG, write the cache) and warm (read the cache).
 
-    python benchmarks/data_cache.py --data-dir DIR --repeats 3 --out results/data_cache.json
+    python -m benchmarks.data_cache --data-dir DIR --repeats 3 --out results/data_cache.json
 
 Deletes DIR's decoded-data cache first, so the first load is cold; run it on a quiet machine.
 """
@@ -15,9 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.data import CACHE_DIR, find_class_folder_root, load_cifar10  # noqa: E402
+from helpers.data import CACHE_DIR, find_class_folder_root, load_cifar10
 
 
 def timed_load(data_dir: str) -> float:
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
         cold.append(timed_load(args.data_dir))
         warm.append(timed_load(args.data_dir))
-    record = {"command": f"python benchmarks/data_cache.py --data-dir DIR --repeats {args.repeats}",
+    record = {"command": f"python -m benchmarks.data_cache --data-dir DIR --repeats {args.repeats}",
               "images": 60000, "cpu_cores": os.cpu_count(), "cold_seconds": [round(t, 2) for t in cold],
               "warm_seconds": [round(t, 3) for t in warm],
               "cold_median": round(statistics.median(cold), 2), "warm_median": round(statistics.median(warm), 3)}

@@ -1,6 +1,6 @@
 """Full-size evidence on a GPU: the whole job (range test, 24 epochs, batch 512) for N seeds.
 
-    python benchmarks/full_size.py --data-dir DIR --seeds 0 1 2 --out /tmp/full_size
+    python -m benchmarks.full_size --data-dir DIR --seeds 0 1 2 --out /tmp/full_size
 
 Writes ``full_size.json`` and ``full_size.md`` into --out (per seed: final and best test
 accuracy, LRMIN/LRMAX found, seconds per epoch, images/s, peak GPU memory; the device,
@@ -20,15 +20,14 @@ import sys
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from helpers import sweep  # noqa: E402
-from helpers.config import TrainConfig  # noqa: E402
-from helpers.errors import UserError  # noqa: E402
-from helpers.results import full_size_table  # noqa: E402
-from helpers.stats import summarize  # noqa: E402
+from helpers import sweep
+from helpers.config import TrainConfig
+from helpers.errors import UserError
+from helpers.results import full_size_table
+from helpers.stats import summarize
 
 
 def seed_row(run_dir: Path, history: dict) -> dict:

@@ -5,19 +5,19 @@
 #   bash benchmarks/gpu_evidence.sh STAGE... [--budget SECONDS]
 #
 # Stages (each writes /tmp/ev/<stage>/ and packs its small JSON/PNG files into $OUT/<stage>.tgz):
-#   full      benchmarks/full_size.py: the whole job at full width, seeds 0 1 2, then the
+#   full      python -m benchmarks.full_size: the whole job at full width, seeds 0 1 2, then the
 #             figures of seed 0 (misclassified, GradCAM, per class) with `helpers report`
 #   notebook  the committed notebook, executed with its saved (the assignment's) parameters
 #   rules     24-epoch runs, LRMAX rule min10 against first_min, 3 seeds, widths 1 (min10 only:
 #             first_min is the `full` stage), 1/2, 1/4, 1/8; RULE_WIDTHS="0.25 0.125" picks widths
 #   compare   `helpers compare` at full width (the default arms, seeds 0 1 2)
 #   fp16      the whole job at --precision fp16 (a T4's numerics), full width, seeds 0 1 2
-#   speed     benchmarks/speed.py: ours eager / compiled against the reference, bf16 and fp16
-#   ladder    the 91%-vs-94% ladder at full width (benchmarks/ladder.sh): our default, Page's block
+#   speed     python -m benchmarks.speed: ours eager / compiled against the reference, bf16 and fp16
+#   ladder    the 91%-vs-94% ladder at full width (python -m benchmarks.ladder): our default, Page's block
 #             order, his LR, the reference in both block orders; seeds 0-4, a seed of every arm
 #             before the next seed, so a cut-off call still leaves balanced arms
-#   tricks    the opt-in extras at full width, seeds 0-4: tta-ema and ls-tta-ema (benchmarks/ladder.sh)
-#   jpeg      the copy re-encoded at JPEG quality 30, 50 and 95 (benchmarks/jpeg_levels.py), and
+#   tricks    the opt-in extras at full width, seeds 0-4: tta-ema and ls-tta-ema (python -m benchmarks.ladder)
+#   jpeg      the copy re-encoded at JPEG quality 30, 50 and 95 (python -m benchmarks.jpeg_levels), and
 #             the default trained on each, full width, seeds 0-2
 # A later call with the same stage continues it: finished runs are skipped (the folders are
 # on the machine only while it stays warm).
@@ -56,7 +56,7 @@ for stage in "${stages[@]}"; do
   mkdir -p /tmp/ev/$stage
   case $stage in
     full)
-      timeout "$(left)" python3 benchmarks/full_size.py --data-dir $DATA --seeds 0 1 2 --out /tmp/ev/full
+      timeout "$(left)" python3 -m benchmarks.full_size --data-dir $DATA --seeds 0 1 2 --out /tmp/ev/full
       [ -f /tmp/ev/full/seed0/history.json ] && timeout "$(left)" python3 -m helpers report /tmp/ev/full/seed0 ;;
     notebook)
       python3 -m ipykernel install --user --name python3 >/dev/null
@@ -74,23 +74,23 @@ for stage in "${stages[@]}"; do
     compare)
       timeout "$(left)" python3 -m helpers compare --data-dir $DATA --width 1 --out /tmp/ev/compare --no-progress ;;
     fp16)
-      timeout "$(left)" python3 benchmarks/full_size.py --data-dir $DATA --seeds 0 1 2 --precision fp16 --out /tmp/ev/fp16 ;;
+      timeout "$(left)" python3 -m benchmarks.full_size --data-dir $DATA --seeds 0 1 2 --precision fp16 --out /tmp/ev/fp16 ;;
     speed)
-      timeout "$(left)" python3 benchmarks/speed.py --out /tmp/ev/speed/speed.json ;;
+      timeout "$(left)" python3 -m benchmarks.speed --out /tmp/ev/speed/speed.json ;;
     ladder)
       specs=(); for s in 0 1 2 3 4; do for arm in ours ref ours-page-order ref-assignment-order ours-page-lr0.4; do
         specs+=("$arm:1:$s"); done; done
-      DEVICE=cuda timeout "$(left)" bash benchmarks/ladder.sh $DATA /tmp/ev/ladder "${specs[@]}" |
+      DEVICE=cuda timeout "$(left)" python3 -m benchmarks.ladder $DATA /tmp/ev/ladder "${specs[@]}" |
         grep -E "final test|error|done" ;;
     tricks)
       specs=(); for s in 0 1 2 3 4; do for arm in tta-ema ls-tta-ema; do specs+=("$arm:1:$s"); done; done
-      DEVICE=cuda timeout "$(left)" bash benchmarks/ladder.sh $DATA /tmp/ev/tricks "${specs[@]}" |
+      DEVICE=cuda timeout "$(left)" python3 -m benchmarks.ladder $DATA /tmp/ev/tricks "${specs[@]}" |
         grep -E "final test|error|done" ;;
     jpeg)
-      timeout "$(left)" python3 benchmarks/jpeg_levels.py --data-dir $DATA --out /tmp/jpeg --qualities 30 50 95 \
+      timeout "$(left)" python3 -m benchmarks.jpeg_levels --data-dir $DATA --out /tmp/jpeg --qualities 30 50 95 \
         --json /tmp/ev/jpeg/jpeg_psnr.json
       specs=(); for s in 0 1 2; do for q in 30 50 95; do specs+=("q$q:1:$s"); done; done
-      DEVICE=cuda JPEG_DIR=/tmp/jpeg timeout "$(left)" bash benchmarks/ladder.sh $DATA /tmp/ev/jpeg "${specs[@]}" |
+      DEVICE=cuda JPEG_DIR=/tmp/jpeg timeout "$(left)" python3 -m benchmarks.ladder $DATA /tmp/ev/jpeg "${specs[@]}" |
         grep -E "final test|error|done" ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac

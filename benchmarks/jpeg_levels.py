@@ -1,6 +1,6 @@
 """Re-encode the JPEG copy of CIFAR-10 at other JPEG qualities, and measure how far each moves.
 
-    python benchmarks/jpeg_levels.py --data-dir ~/data/cifar10 --out ~/data/jpeg --qualities 95 50 30 \
+    python -m benchmarks.jpeg_levels --data-dir ~/data/cifar10 --out ~/data/jpeg --qualities 95 50 30 \
         --json results/ladder/jpeg_psnr.json
 
 Each level is the copy's decoded pixels encoded again by Pillow at quality Q with 4:2:0 chroma
@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.config import CIFAR10_CLASSES  # noqa: E402
-from helpers.data import load_cifar10  # noqa: E402
+from helpers.config import CIFAR10_CLASSES
+from helpers.data import load_cifar10
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

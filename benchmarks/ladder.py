@@ -1,9 +1,9 @@
 """The CPU and GPU queues as one restartable list of ARM:WIDTH:SEED runs, each in
 RUNS/<arm>-w<width>-s<seed> (a fresh process each, as from the shell):
 
-    python benchmarks/ladder.py DATA_DIR RUNS ref:0.25:0 ours:0.25:0 q30:0.125:0 rule-min10:0.125:0 ...
-    python benchmarks/ladder.py DATA_DIR RUNS ... --ray           # every GPU (or CPU) of this machine
-    python benchmarks/collect_runs.py --label "CPU" RUNS/* --out results/ladder/cpu.json
+    python -m benchmarks.ladder DATA_DIR RUNS ref:0.25:0 ours:0.25:0 q30:0.125:0 rule-min10:0.125:0 ...
+    python -m benchmarks.ladder DATA_DIR RUNS ... --ray           # every GPU (or CPU) of this machine
+    python -m benchmarks.collect_runs --label "CPU" RUNS/* --out results/ladder/cpu.json
 
 A finished run is skipped; an interrupted one continues from its checkpoint; a folder with neither
 stops it (train never overwrites a folder). The runs go through helpers.sweep.run_jobs: here one
@@ -25,11 +25,10 @@ import sys
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers import sweep  # noqa: E402
-from helpers.config import LR_MAX_RULES  # noqa: E402
-from helpers.errors import UserError  # noqa: E402
+from helpers import sweep
+from helpers.config import LR_MAX_RULES
+from helpers.errors import UserError
 
 # Our trainer's arms: the options each adds to the default run.
 OURS = {"ours": [], "ours-page-order": ["--block-order", "page"],
@@ -59,7 +58,7 @@ def command(arm: str, width: str, seed: int, run_dir: Path, data: str, jpeg: str
     """The argv (after python) that trains one spec, or continues it."""
     common = ["--device", device, "--out", str(run_dir), "--width", width, "--seed", str(seed)]
     if arm in REFERENCE:  # the reference resumes from its own checkpoint in --out
-        return ["benchmarks/reference.py", "--data-dir", data, *common, *REFERENCE[arm]]
+        return ["-m", "benchmarks.reference", "--data-dir", data, *common, *REFERENCE[arm]]
     if (run_dir / "checkpoint.pt").is_file():
         return ["-m", "helpers", "train", "--resume", str(run_dir)]
     folder = str(Path(jpeg) / arm) if arm.startswith("q") else data

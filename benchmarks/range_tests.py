@@ -1,6 +1,6 @@
 """LR range tests across network widths and seeds, for choosing the LR rules.
 
-    python benchmarks/range_tests.py --data-dir DIR --widths 1 0.5 0.25 0.125 --seeds 0 1 2
+    python -m benchmarks.range_tests --data-dir DIR --widths 1 0.5 0.25 0.125 --seeds 0 1 2
 
 Loads the data once and writes each test's curve and every rule's suggestion to
 ``results/range_tests/w<width>-s<seed>.json`` (a test already there is skipped, so an
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.config import TrainConfig  # noqa: E402
-from helpers.run import find_lrs  # noqa: E402
-from helpers.data import load_data  # noqa: E402
+from helpers.config import TrainConfig
+from helpers.run import find_lrs
+from helpers.data import load_data
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """An independent reference: D. Page's published 24-epoch recipe (cifar10-fast, ``dawn.py``).
 
-    python benchmarks/reference.py --data-dir DIR --out RUN_DIR [--width 0.25] [--seed 0]
+    python -m benchmarks.reference --data-dir DIR --out RUN_DIR [--width 0.25] [--seed 0]
                                    [--block-order page|assignment] [--device auto|cpu|cuda]
                                    [--precision auto|fp32|bf16|fp16]
 
@@ -45,11 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from helpers.data import load_cifar10  # noqa: E402  (the decoded uint8 arrays, nothing else)
-from helpers.errors import UserError  # noqa: E402  (its one-line errors: a missing data folder)
-from helpers.provenance import machine  # noqa: E402  (what the run's numbers depend on: CPU, threads, versions)
+from helpers.data import load_cifar10  # the decoded uint8 arrays, nothing else
+from helpers.errors import UserError  # its one-line errors: a missing data folder
+from helpers.provenance import machine  # what the run's numbers depend on: CPU, threads, versions
 
 # ---- every setting of the recipe, in one place ----------------------------------------------
 HYP = {

@@ -1,7 +1,7 @@
 """Training speed on one device, in one process: ours (eager and compiled) against the reference.
 
-    python benchmarks/speed.py --out results/speed/h100.json            # on a CUDA GPU: full width
-    python benchmarks/speed.py --out /tmp/speed.json                     # no CUDA: a CPU proxy
+    python -m benchmarks.speed --out results/speed/h100.json            # on a CUDA GPU: full width
+    python -m benchmarks.speed --out /tmp/speed.json                     # no CUDA: a CPU proxy
 
 For each variant (ours eager, ours with ``torch.compile``, the reference of
 ``benchmarks/reference.py``) and each precision the device has (CUDA: bf16 where the GPU computes
@@ -27,18 +27,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import reference  # noqa: E402
-from helpers.config import TrainConfig  # noqa: E402
-from helpers.data import Split  # noqa: E402
-from helpers.loaders import BatchedTrainLoader  # noqa: E402
-from helpers.model import build_model  # noqa: E402
-from helpers.schedule import one_cycle  # noqa: E402
-from helpers.train import (Precision, bf16_in_hardware, configure_backend, device_name, make_optimizer,  # noqa: E402
+from benchmarks import reference
+from helpers.config import TrainConfig
+from helpers.data import Split
+from helpers.loaders import BatchedTrainLoader
+from helpers.model import build_model
+from helpers.schedule import one_cycle
+from helpers.train import (Precision, bf16_in_hardware, configure_backend, device_name, make_optimizer,
                            train_epoch)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s for 16-bit inputs, from NVIDIA's data sheets;
 # the first name fragment found in the device's name wins (so "H100 PCIe" before "H100").
@@ -175,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {"device_name": device_name(device), "device": device.type, "torch": torch.__version__,
                "width": width, "images": n, "batch_size": BATCH, "epochs_timed": a.epochs - 1,
                "proxy": device.type != "cuda" or width != 1.0,
-               "command": "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "command": "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:]),
                "rows": rows}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(summary, indent=1))

@@ -1,7 +1,7 @@
 """What --ray buys on this machine: the same small comparison timed one process at a time and as
 Ray tasks, on the CPU.
 
-    python benchmarks/sweep_speed.py --data-dir DIR --out ~/runs/sweep_speed --json results/sweep/cpu.json
+    python -m benchmarks.sweep_speed --data-dir DIR --out ~/runs/sweep_speed --json results/sweep/cpu.json
 
 Three ways of running one `helpers compare` (seeds 0 and 1, one arm, a narrow network), each into
 its own folder, timed from the command's start to its end (Ray's start-up included):
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
               "rows": rows, "speedup_vs_sequential": round(wall["sequential"] / wall["ray"], 2),
               "speedup_vs_sequential_1_thread": round(wall["sequential-1-thread"] / wall["ray"], 2),
               "ray_equals_1_thread": numbers(summaries["ray"]) == numbers(summaries["sequential-1-thread"]),
-              "command": "python benchmarks/sweep_speed.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+              "command": "python -m benchmarks.sweep_speed " + shlex.join(argv if argv is not None else sys.argv[1:])
               .replace(args.data_dir, "DIR")}
     print(json.dumps(result, indent=1))
     if args.json:

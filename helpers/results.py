@@ -150,7 +150,7 @@ def rules_table(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-# The 91%-vs-94% ladder (benchmarks/ladder_cpu.sh, gpu_evidence.sh ladder): arm -> what it is.
+# The 91%-vs-94% ladder (python -m benchmarks.ladder; gpu_evidence.sh ladder): arm -> what it is.
 LADDER = {
     "ours": "(a) ours: the default (assignment's block order, LRs found, ends at LRMIN)",
     "ours-page-order": "(b) ours with Page's block order",

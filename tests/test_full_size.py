@@ -7,21 +7,20 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).parents[1]
-SCRIPT = ROOT / "benchmarks" / "full_size.py"
+MODULE = "benchmarks.full_size"
 
 
 def test_without_cuda_one_clear_line(tmp_path):
     if torch.cuda.is_available():  # the refusal is for machines without a GPU
         return
-    r = subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", MODULE, "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()]
     assert "no CUDA GPU" in r.stderr and "--proxy-width" in r.stderr and not (tmp_path / "o").exists()
 
 
 def test_proxy_run_writes_json_and_table(class_tree, tmp_path):
-    sys.path.insert(0, str(SCRIPT.parent))
-    import full_size
+    from benchmarks import full_size
 
     out = tmp_path / "fs"
     assert full_size.main(["--data-dir", str(class_tree), "--out", str(out), "--seeds", "0", "1",

@@ -79,3 +79,16 @@ def test_every_module_has_a_layer_and_imports_only_downwards():
     assert set(g) <= set(layer), f"give these modules a layer: {sorted(set(g) - set(layer))}"
     upward = [f"{m} -> {n}" for m, deps in g.items() for n in deps if layer[n] > layer[m]]
     assert not upward, upward
+
+
+def test_the_product_never_imports_the_lab_and_nothing_edits_sys_path():
+    """helpers/ (the product) never imports benchmarks/ (the lab, run as python -m benchmarks.NAME),
+    and neither reaches the other through sys.path edits."""
+    root = PACKAGE.parent
+    for p in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            assert not any(n.split(".")[0] == "benchmarks" for n in names), f"{p.name} imports benchmarks"
+    for p in [*PACKAGE.glob("*.py"), *(root / "benchmarks").glob("*.py")]:
+        assert "sys.path" not in p.read_text(), f"{p.relative_to(root)} edits sys.path"

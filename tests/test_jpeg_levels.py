@@ -1,14 +1,10 @@
 """benchmarks/jpeg_levels.py: re-encoded class folders that load as CIFAR-10, and their PSNR."""
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import jpeg_levels  # noqa: E402
-
-from helpers.data import load_cifar10  # noqa: E402
+from benchmarks import jpeg_levels
+from helpers.data import load_cifar10
 
 
 def test_psnr_of_known_errors():

@@ -1,14 +1,10 @@
 """benchmarks/speed.py on the CPU: every variant timed, FLOPs counted, the table labelled a proxy."""
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import speed  # noqa: E402
-
-from helpers.results import speed_table  # noqa: E402
+from benchmarks import speed
+from helpers.results import speed_table
 
 
 def test_a_cpu_run_times_ours_and_the_reference_and_labels_a_proxy(tmp_path, capsys):

@@ -87,9 +87,7 @@ def test_bad_address_is_one_line_and_exit_2(address, says, tmp_path, capsys):
 
 def test_missing_ray_is_one_line_and_exit_2_in_each_command(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import full_size
-    import ladder
+    from benchmarks import full_size, ladder
 
     for run in (lambda: main(["compare", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--ray"]),
                 lambda: full_size.main(["--data-dir", str(tmp_path), "--proxy-width", "0.0625", "--ray",
@@ -140,8 +138,7 @@ def test_cpus_per_job_must_be_positive(tmp_path, capsys):
 # ---- the ladder queue ----------------------------------------------------------------------
 
 def ladder_module():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import ladder
+    from benchmarks import ladder
 
     return ladder
 
@@ -155,7 +152,7 @@ def test_ladder_specs_and_their_commands(tmp_path):
     d = tmp_path / "q30-w0.125-s1"
     argv = ladder.command("q30", "0.125", 1, d, "/data", "/jpeg", "cpu")
     assert argv[:3] == ["-m", "helpers", "train"] and "/jpeg/q30" in argv and argv[argv.index("--seed") + 1] == "1"
-    assert ladder.command("ref", "0.25", 0, d, "/data", "/jpeg", "cpu")[0] == "benchmarks/reference.py"
+    assert ladder.command("ref", "0.25", 0, d, "/data", "/jpeg", "cpu")[:2] == ["-m", "benchmarks.reference"]
     d.mkdir()
     (d / "checkpoint.pt").write_bytes(b"")
     assert ladder.command("q30", "0.125", 1, d, "/data", "/jpeg", "cpu")[-2:] == ["--resume", str(d)]
