@@ -24,11 +24,11 @@ import itertools
 import json
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .checkpoint import atomic_write_text
 from .config import SCHEDULES, TrainConfig
-from .errors import UserError
+from .errors import Log, UserError
 from .files import read_json
 from .lr_finder import lr_min_for
 from .plots import plot_compare_budget, plot_compare_curves
@@ -38,7 +38,6 @@ from .stats import summarize, welch_t
 from .sweep import (Job, RaySettings, cached_data, finished_history, forget_data, range_test_job, run_jobs,
                     saved_suggestions, train_job)
 
-Log = Callable[[str], None]
 # The arms: (schedule, epochs). Budgets 8 and 24 for the assignment's cycle and the step
 # schedule; the annealed cycle at 24; the step schedule at 48 (what it needs to catch up).
 DEFAULT_ARMS = (("one_cycle", 8), ("one_cycle", 24), ("step", 8), ("step", 24), ("one_cycle_annealed", 24),

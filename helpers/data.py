@@ -27,12 +27,11 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .config import CIFAR10_CLASSES, TrainConfig
-from .errors import UserError
+from .errors import Log, UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -80,7 +79,6 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 CACHE_DIR = ".helpers-cache"
-Log = Callable[[str], None]
 
 
 def _listing_key(paths: list[Path], root: Path) -> str:

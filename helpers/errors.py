@@ -1,4 +1,10 @@
-"""The one exception type a user sees as a one-line message instead of a traceback."""
+"""What the user is told: one-line errors instead of tracebacks, and where progress lines go."""
+from __future__ import annotations
+
+from typing import Callable
+
+# Where a job's one-line messages go: print by default, the notebook's display or a list in tests.
+Log = Callable[[str], None]
 
 
 class UserError(Exception):

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import atexit
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import checkpoint as ckpt
 from . import plots
 from .config import TrainConfig
 from .data import Cifar10
-from .errors import UserError
+from .errors import Log, UserError
 from .files import DamagedFile
 from .lr_finder import RangeTestResult, lrs_in_force, settings_of
 from .report import augmentation_samples, results_table, run_banner
 from .schedule import make_schedule_values
 
-Log = Callable[[str], None]
 
 # Settings that do not change what a run computes: a continued run may differ in these.
 NOT_COMPARED = {"out", "resolved", "data_dir", "download", "progress", "report", "num_workers", "compile"}
@@ -152,10 +151,8 @@ class Run:
         """(LRMIN, LRMAX) as training will use them: the run's own when it has started, else the
         parameters', with 'auto' read off the range test exactly as the job reads it."""
         lr_min, lr_max = self.cfg.lr_min, self.cfg.lr_max
-        if "auto" in (lr_min, lr_max):
+        if "auto" in (lr_min, lr_max):  # fixed numbers were checked by TrainConfig.validate
             lr_min, lr_max = lrs_in_force(lr_min, lr_max, self.range_test(), self.cfg.lr_min_rule)
-        if lr_min >= lr_max:
-            raise UserError(f"LR_MIN ({lr_min:.4g}) must be smaller than LR_MAX ({lr_max:.4g})")
         return lr_min, lr_max
 
     def schedule(self) -> Path:

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from .checkpoint import atomic_write_text
-from .errors import UserError
+from .errors import Log, UserError
 from .files import DamagedFile, read_json
 from .train import classification_loss, make_optimizer
 
@@ -213,6 +213,9 @@ def lrs_in_force(lr_min: float | str, lr_max: float | str, result: "RangeTestRes
     LRMAX in force, the user's if fixed). The job and the notebook's schedule cell both call it."""
     lr_max = result.lr_max if lr_max == "auto" else lr_max
     lr_min = lr_min_for(lr_max, result.suggestions["smith_min"], lr_min_rule) if lr_min == "auto" else lr_min
+    if lr_min >= lr_max:  # a fixed LRMIN at or above the LRMAX the range test found
+        raise UserError(f"--lr-min ({lr_min:.4g}) must be smaller than --lr-max ({lr_max:.4g}, from the range test); "
+                        "lower --lr-min (LR_MIN in the notebook) or set it to 'auto'")
     return lr_min, lr_max
 
 
@@ -232,7 +235,7 @@ class _EpochIter:
 
 def range_test(model: nn.Module, train_loader, device: torch.device, precision, cfg, *,
                optimizer: torch.optim.Optimizer | None = None,
-               log: Callable[[str], None] = print) -> RangeTestResult:
+               log: Log = print) -> RangeTestResult:
     """Run the LR range test; ``model`` (and ``optimizer``) come back exactly as they were."""
     with warnings.catch_warnings():  # its tqdm.autonotebook import warns in notebooks
         warnings.simplefilter("ignore")

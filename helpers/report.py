@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from .augment import albumentations_train, denormalize, reseed
 from .checkpoint import atomic_write_text
 from .config import CIFAR10_CLASSES, TrainConfig
 from .data import Cifar10
+from .errors import Log
 from .files import read_json
 from .gradcam import gradcam_maps
 from .loaders import EvalLoader
@@ -59,7 +60,7 @@ def run_label(cfg: dict[str, Any]) -> str:
 def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], model: torch.nn.Module,
                   data: Cifar10, device: torch.device, test_loader: EvalLoader | None = None,
                   n_examples: int = 10, gradcam_layer: str = "layer3",
-                  log: Callable[[str], None] = print) -> list[Path]:
+                  log: Log = print) -> list[Path]:
     """Draw every figure of a run into ``run_dir`` and write ``results.json``.
 
     ``test_loader``: the run's normalized test set, when the caller holds one already.

@@ -13,12 +13,12 @@ import itertools
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from . import plots
 from .config import CIFAR10_CLASSES, LR_MAX_RULES, TrainConfig
+from .errors import Log
 from .files import read_json
 from .lr_finder import RangeTestResult, suggest
 from .report import results_table, run_label
@@ -513,7 +513,7 @@ DOCS = (ROOT / "README.md", ROOT / "docs" / "RESULTS.md", ROOT / "docs" / "TESTI
 
 
 def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, assets: Path = ROOT / "assets",
-           log: Callable[[str], None] = print) -> dict[str, str]:
+           log: Log = print) -> dict[str, str]:
     """Fill every marked section of ``docs`` from ``results`` (and draw the figures into ``assets``)."""
     rendered = sections(Path(results), Path(assets))
     for doc in docs:

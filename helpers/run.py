@@ -15,7 +15,7 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -23,7 +23,7 @@ from . import checkpoint as ckpt
 from . import plots
 from .config import TrainConfig
 from .data import Cifar10, load_data
-from .errors import Interrupted, UserError
+from .errors import Interrupted, Log, UserError
 from .files import read_json
 from .provenance import machine
 from .loaders import EvalLoader, check_batch_size, make_train_loader
@@ -34,7 +34,6 @@ from .schedule import check_schedule, make_schedule
 from .train import (Diverged, Precision, choose_device, configure_backend, device_name, estimate_epoch_seconds,
                     evaluate, make_ema, make_optimizer, out_of_memory, synchronize, train_epoch)
 
-Log = Callable[[str], None]
 
 
 def prepare_run_dir(out: str, resumable: bool = True) -> Path:
@@ -85,8 +84,6 @@ def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_di
     cfg.lr_min, cfg.lr_max = lrs_in_force(cfg.lr_min, cfg.lr_max, result, cfg.lr_min_rule)
     cfg.resolved["lr_find"] = {"lr_max": result.lr_max, "lr_min": result.lr_min,
                                "rule": result.rule, "seconds": round(result.seconds, 1)}
-    if cfg.lr_min >= cfg.lr_max:
-        raise UserError(f"--lr-min ({cfg.lr_min}) must be smaller than --lr-max ({cfg.lr_max})")
 
 
 def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None = None,

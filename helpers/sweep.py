@@ -40,12 +40,11 @@ import torch
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10, load_data
-from .errors import UserError
+from .errors import Log, UserError
 from .files import DamagedFile, read_json
 from .lr_finder import RangeTestResult
 from .run import find_lrs, train_run
 
-Log = Callable[[str], None]
 ROOT = Path(__file__).resolve().parents[1]
 # Not shipped to Ray workers: history, run folders, data and the GPU bundle (the code is ~3 MB).
 RUNTIME_ENV = {"working_dir": str(ROOT),

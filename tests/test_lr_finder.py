@@ -137,3 +137,25 @@ def test_the_default_rule_caps_the_first_valley():
 def test_the_config_names_every_rule_the_finder_implements():
     """config.LR_MAX_RULES (what --lr-max-rule accepts) and lr_finder.MAX_RULES must not drift apart."""
     assert tuple(MAX_RULES) == LR_MAX_RULES
+
+
+def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_notebook(class_tree, tmp_path):
+    """The one check of LR order after the range test (lrs_in_force), met by train and by the
+    notebook's run object alike."""
+    from helpers.errors import UserError
+    from helpers.job import Run
+    from helpers.lr_finder import RangeTestResult, lrs_in_force
+
+    found = RangeTestResult([0.1, 1.0], [2.0, 1.5], lr_max=0.3, lr_min=0.01, rule="r",
+                            suggestions={"smith_min": 0.01})
+    assert lrs_in_force("auto", "auto", found) == (0.01, 0.3)
+    with pytest.raises(UserError, match=r"--lr-min \(0.5\) must be smaller than --lr-max \(0.3, from the range test\)"):
+        lrs_in_force(0.5, "auto", found)
+    cfg = TrainConfig(data_dir=str(class_tree), out=str(tmp_path / "nb"), epochs=2, max_at_epoch=1, batch_size=32,
+                      width=0.0625, lr_find_iters=20, device="cpu", progress=False, lr_min=5.0)
+    run = Run.open(cfg, log=lambda _: None)
+    with pytest.raises(UserError, match="must be smaller than --lr-max"):
+        run.lrs()
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(tmp_path / "cli"), "--epochs", "2",
+                 "--max-at-epoch", "1", "--width", "0.0625", "--batch-size", "32", "--lr-find-iters", "20",
+                 "--lr-min", "5", "--no-progress", "--device", "cpu"]) == 2
