@@ -26,7 +26,7 @@ import torch
 from helpers import sweep
 from helpers.config import TrainConfig
 from helpers.errors import UserError
-from helpers.results import full_size_table
+from benchmarks.render import full_size_table
 from helpers.stats import summarize
 
 

@@ -9,7 +9,7 @@ A finished run is skipped; an interrupted one continues from its checkpoint; a f
 stops it (train never overwrites a folder). The runs go through helpers.sweep.run_jobs: here one
 at a time (stopping at the first failure), or with --ray / --ray-address as Ray tasks.
 
-Arms (helpers.results.LADDER names the ladder's): ours (the default), ours-page-order (--block-order
+Arms (benchmarks.render.LADDER names the ladder's): ours (the default), ours-page-order (--block-order
 page), ours-page-lr0.4 (Page's block order and LR: 0.4 annealed to ~0), ref (benchmarks/reference.py),
 ref-assignment-order, qNN (the default on the copy re-encoded at JPEG quality NN by
 benchmarks/jpeg_levels.py, under --jpeg-dir), tta-ema (--tta flip --ema 0.99: one run records the

@@ -2,7 +2,7 @@
 
     mutmut run --max-children 2                # restartable: finished mutants keep their verdict
     python -m benchmarks.mutation_report       # reads mutants/*.meta, writes results/mutation.json
-    python -m helpers results                  # renders the table of docs/TESTING.md
+    python -m benchmarks.render                  # renders the table of docs/TESTING.md
 
 A mutant judged equivalent (no test can tell it from the original) is listed, with the reason,
 in docs/TESTING.md under "Judged equivalent" as a line ``- `NAME`: why``; it is counted apart.

@@ -4,7 +4,7 @@
 
 Loads the data once and writes each test's curve and every rule's suggestion to
 ``results/range_tests/w<width>-s<seed>.json`` (a test already there is skipped, so an
-interrupted sweep continues). ``python -m helpers.results`` renders the table and figure.
+interrupted sweep continues). ``python -m benchmarks.render`` renders the table and figure.
 """
 from __future__ import annotations
 

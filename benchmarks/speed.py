@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
                "rows": rows}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(summary, indent=1))
-    from helpers.results import speed_table
+    from benchmarks.render import speed_table
 
     print(speed_table(summary))
     return summary

@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers {train,lr-find,triangle,report,compare,results,notebook}``.
+"""Command line: ``python -m helpers {train,lr-find,triangle,report,compare,notebook}``.
 
 Bad input ends with one line ``error: ...`` on stderr and exit status 2, never a traceback.
 """
@@ -115,13 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "step:48")
     sweep.add_arguments(c)
 
-    res = sub.add_parser("results", help="render the measured tables and figures of README.md and docs/RESULTS.md from results/")
-    res.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
-    res.add_argument("--readme", "--doc", dest="docs", action="append", default=None, metavar="PATH",
-                     help="a document whose marked sections are rendered (repeatable; default: README.md, "
-                          "docs/RESULTS.md and docs/TESTING.md)")
-    res.add_argument("--assets", default="assets")
-
     nb = sub.add_parser("notebook", help="execute the notebook headless with parameters overridden "
                                          "(the saved source keeps the assignment's values)")
     nb.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
@@ -169,10 +162,6 @@ def run(args: argparse.Namespace) -> int:
         for name, arm in summary["arms"].items():
             s = arm["final_summary"]
             print(f"{name}: {100 * s['mean']:.2f}% +- {100 * s['std']:.2f} over {s['n']} seeds")
-    elif args.command == "results":
-        from .results import DOCS, render
-
-        render(Path(args.results), tuple(Path(d) for d in args.docs) if args.docs else DOCS, Path(args.assets))
     elif args.command == "notebook":
         from .notebook import execute, parse_overrides
 

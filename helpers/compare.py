@@ -32,7 +32,6 @@ from .errors import Log, UserError
 from .files import read_json
 from .lr_finder import lr_min_for
 from .plots import plot_compare_budget, plot_compare_curves
-from .results import compare_table
 from .run import prepare_run_dir
 from .stats import summarize, welch_t
 from .sweep import (Job, RaySettings, cached_data, finished_history, forget_data, range_test_job, run_jobs,
@@ -44,6 +43,25 @@ DEFAULT_ARMS = (("one_cycle", 8), ("one_cycle", 24), ("step", 8), ("step", 24), 
                 ("step", 48))
 PEAK_FRACTION = 5 / 24
 
+
+
+T_NOISE = 2.78  # two-sided 5% for Welch's t at ~4 degrees of freedom (3 seeds a side)
+
+
+def compare_table(summary: dict) -> str:
+    """Per arm: seeds, LRs, final accuracy mean +- sd; then each same-budget pair against the noise."""
+    rows = ["| schedule | epochs | seeds | LRMAX (mean) | final test accuracy | seed range |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for name, a in sorted(summary["arms"].items(), key=lambda kv: (kv[1]["epochs"], kv[1]["schedule"])):
+        s = a["final_summary"]
+        lr = summarize([r["lr_max"] for r in summary["runs"] if r["arm"] == name])["mean"]
+        rows.append(f"| {a['schedule']} | {a['epochs']} | {len(a['seeds'])} | {lr:.3g} | "
+                    f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | {100 * s['min']:.2f}-{100 * s['max']:.2f}% |")
+    rows += ["", "| same budget | difference | Welch t | larger than the seed noise? |", "|---|---:|---:|---|"]
+    for p in summary["pairs"]:
+        rows.append(f"| {p['a']} - {p['b']} | {100 * p['difference']:+.2f} points | {p['welch_t']:.1f} | "
+                    f"{'yes' if abs(p['welch_t']) > T_NOISE else 'no'} |")
+    return "\n".join(rows) + "\n"
 
 def parse_arm(text: str) -> tuple[str, int]:
     kind, sep, epochs = text.partition(":")

@@ -73,8 +73,9 @@ def test_a_damaged_results_file_is_one_line_naming_it(tmp_path, capsys, damage):
     path = results / "ladder" / "cpu.json"
     path.write_text(DAMAGES[damage](path.read_text()))
     before = readme.read_bytes()
-    assert main(["results", "--results", str(results), "--readme", str(readme), "--assets",
-                 str(tmp_path / "assets")]) == 2
+    from benchmarks.render import main as render
+
+    assert render(["--results", str(results), "--doc", str(readme), "--assets", str(tmp_path / "assets")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
     assert readme.read_bytes() == before

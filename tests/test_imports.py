@@ -13,7 +13,7 @@ LAYERS = [
     {"errors", "files", "config", "stats", "provenance"},
     {"model", "data", "augment", "schedule", "checkpoint"},
     {"loaders", "train", "lr_finder"},
-    {"plots", "gradcam", "report", "results"},
+    {"plots", "gradcam", "report"},
     {"run", "sweep", "compare", "job"},
     {"notebook", "cli", "__main__", "__init__"},
 ]

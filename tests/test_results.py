@@ -3,7 +3,7 @@ import json
 import shutil
 from pathlib import Path
 
-from helpers.results import MARK, fill, sections
+from benchmarks.render import MARK, fill, sections
 
 ROOT = Path(__file__).parents[1]
 
@@ -24,17 +24,17 @@ def test_readme_and_results_doc_match_the_committed_results(tmp_path):
             assert m.group("name") in rendered or not m.group("body"), f"{doc}: {m.group('name')} has no source"
     for name, body in rendered.items():
         assert name in found, f"neither README.md nor docs/RESULTS.md has a section {name}"
-        assert all(b == body for b in found[name]), f"section {name} is stale: run python -m helpers results"
+        assert all(b == body for b in found[name]), f"section {name} is stale: run python -m benchmarks.render"
     for png in (tmp_path / "assets").glob("*.png"):
-        assert (ROOT / "assets" / png.name).is_file(), f"assets/{png.name} missing: run python -m helpers results"
+        assert (ROOT / "assets" / png.name).is_file(), f"assets/{png.name} missing: run python -m benchmarks.render"
 
 
-def test_results_command_renders_into_a_copy(tmp_path):
-    from helpers.cli import main
+def test_the_render_command_renders_into_a_copy(tmp_path):
+    from benchmarks.render import main
 
     shutil.copytree(ROOT / "results", tmp_path / "results")
     (tmp_path / "README.md").write_text("x\n<!-- results:range-tests -->\nstale\n<!-- /results:range-tests -->\n")
-    assert main(["results", "--results", str(tmp_path / "results"), "--readme", str(tmp_path / "README.md"),
+    assert main(["--results", str(tmp_path / "results"), "--doc", str(tmp_path / "README.md"),
                  "--assets", str(tmp_path / "assets")]) == 0
     text = (tmp_path / "README.md").read_text()
     assert "stale" not in text and "| width | seeds |" in text and (tmp_path / "assets" / "range_tests.png").is_file()
@@ -127,7 +127,7 @@ def _row(arm, seed, acc, width=0.25, device="CPU (2 cores)"):
 
 
 def test_ladder_table_pairs_arms_within_a_width_and_device_only():
-    from helpers.results import ladder_table
+    from benchmarks.render import ladder_table
 
     rows = ([_row("ours", s, v) for s, v in enumerate([0.86, 0.87, 0.88])] +
             [_row("ref", s, v) for s, v in enumerate([0.90, 0.91, 0.92])] +
@@ -141,7 +141,7 @@ def test_ladder_table_pairs_arms_within_a_width_and_device_only():
 
 
 def test_jpeg_table_and_slope_read_each_level_against_the_copy():
-    from helpers.results import jpeg_slope, jpeg_table
+    from benchmarks.render import jpeg_slope, jpeg_table
 
     levels = {q: {"train": {"psnr_db_mean": p, "bytes_mean": b}, "test": {"psnr_db_mean": p, "bytes_mean": b}}
               for q, p, b in (("50", 30.0, 600), ("30", 28.0, 450))}
@@ -157,8 +157,8 @@ def test_jpeg_table_and_slope_read_each_level_against_the_copy():
 
 
 def test_tricks_table_reads_each_extra_against_the_default_of_the_same_seeds(tmp_path):
-    from helpers import plots
-    from helpers.results import TRICKS, tricks_table
+    from benchmarks import figures as study
+    from benchmarks.render import TRICKS, tricks_table
 
     def run(arm, seed, plain, ema_tta):
         r = _row(arm, seed, ema_tta, 0.125)
@@ -174,11 +174,11 @@ def test_tricks_table_reads_each_extra_against_the_default_of_the_same_seeds(tmp
     assert "| + label smoothing 0.2 | 0, 1, 2 | 81.50% +- 1.00 | +0.50 points | 0.6 | no | +0.50 +- 0.00 (t " in text
     # Welch's t counts the seeds' spread; the paired t (same seeds) does not
     assert "| + all three | 0, 1, 2 | 86.50% +- 1.73 | +5.50 points | 4.8 | yes | +5.50 +- 1.00 (t 9.5) |" in text
-    assert plots.plot_tricks(rows, TRICKS, tmp_path / "t.png").stat().st_size > 5000
+    assert study.plot_tricks(rows, TRICKS, tmp_path / "t.png").stat().st_size > 5000
 
 
 def test_sweep_table_names_the_speed_up_and_the_equality():
-    from helpers.results import sweep_table
+    from benchmarks.render import sweep_table
 
     m = {"cpu_cores": 2, "width": 0.125, "arm": "one_cycle:3", "seeds": [0, 1], "ray_equals_1_thread": False,
          "rows": [{"variant": "sequential", "wall_seconds": 100.0, "options": "(none)"},
@@ -189,8 +189,8 @@ def test_sweep_table_names_the_speed_up_and_the_equality():
 
 
 def test_smoothing_range_table_reads_each_seeds_test_with_and_without_smoothing(tmp_path):
-    from helpers import plots
-    from helpers.results import smoothing_range_table
+    from benchmarks import figures as study
+    from benchmarks.render import smoothing_range_table
 
     def run(ls, floor, valley):
         r = _row("ls-tta-ema" if ls else "tta-ema", 0, 0.8, 0.125)
@@ -202,4 +202,4 @@ def test_smoothing_range_table_reads_each_seeds_test_with_and_without_smoothing(
     lines = [l for l in text.splitlines() if l.startswith("| 0.125")]
     assert lines == ["| 0.125 | CPU (2 cores) fp32 | 0 | 0 | 1.920 | 7.78 | 1 (first_min_capped) | 0.02 |",
                      "| 0.125 | CPU (2 cores) fp32 | 0 | 0.2 | 2.050 | 11 | 1 (first_min_capped) | 0.02 |"]
-    assert plots.plot_smoothing_range_tests([run(0.2, 2.05, 11.0)], tmp_path / "r.png").stat().st_size > 5000
+    assert study.plot_smoothing_range_tests([run(0.2, 2.05, 11.0)], tmp_path / "r.png").stat().st_size > 5000

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from benchmarks import speed
-from helpers.results import speed_table
+from benchmarks.render import speed_table
 
 
 def test_a_cpu_run_times_ours_and_the_reference_and_labels_a_proxy(tmp_path, capsys):

@@ -1,7 +1,7 @@
-"""The measured tables and figures of README.md and docs/RESULTS.md, rendered from the JSON files
-under ``results/``.
+"""The measured tables and figures of README.md and docs/ (RESULTS.md, TESTING.md), rendered from
+the JSON files under ``results/``.
 
-    python -m helpers results     # rewrites the marked sections of both documents and assets/*.png
+    python -m benchmarks.render    # rewrites the marked sections of those documents and assets/*.png
 
 Each section between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is written here
 from files, never by hand; a test renders them again and compares, so every measured figure in
@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
-from .config import CIFAR10_CLASSES, LR_MAX_RULES, TrainConfig
-from .errors import Log
-from .files import read_json
-from .lr_finder import RangeTestResult, suggest
-from .report import results_table, run_label
-from .stats import summarize, welch_t
+from benchmarks import figures as study  # the studies' figures
+from helpers import plots
+from helpers.compare import T_NOISE, compare_table
+from helpers.config import CIFAR10_CLASSES, LR_MAX_RULES, TrainConfig
+from helpers.errors import Log
+from helpers.files import read_json
+from helpers.lr_finder import RangeTestResult, suggest
+from helpers.report import results_table, run_label
+from helpers.stats import summarize, welch_t
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RULE = TrainConfig.lr_max_rule
@@ -76,7 +78,7 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
     axes[0][0].set_ylabel("smoothed training loss")
     fig.suptitle("LR range tests on the real CIFAR-10 (CPU, fp32, batch 512, 120 steps 1e-4 -> 100)", y=1.02)
     fig.tight_layout()
-    return plots._save(fig, path)
+    return plots.save(fig, path)
 
 
 def run_section(folder: Path, assets: Path, name: str) -> str:
@@ -99,25 +101,6 @@ def run_section(folder: Path, assets: Path, name: str) -> str:
         f"![{alt}]({p.relative_to(assets.parent).as_posix()})" for alt, p in figures) + "\n"
 
 
-T_NOISE = 2.78  # two-sided 5% for Welch's t at ~4 degrees of freedom (3 seeds a side)
-
-
-def compare_table(summary: dict) -> str:
-    """Per arm: seeds, LRs, final accuracy mean +- sd; then each same-budget pair against the noise."""
-    rows = ["| schedule | epochs | seeds | LRMAX (mean) | final test accuracy | seed range |",
-            "|---|---:|---:|---:|---:|---:|"]
-    for name, a in sorted(summary["arms"].items(), key=lambda kv: (kv[1]["epochs"], kv[1]["schedule"])):
-        s = a["final_summary"]
-        lr = summarize([r["lr_max"] for r in summary["runs"] if r["arm"] == name])["mean"]
-        rows.append(f"| {a['schedule']} | {a['epochs']} | {len(a['seeds'])} | {lr:.3g} | "
-                    f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | {100 * s['min']:.2f}-{100 * s['max']:.2f}% |")
-    rows += ["", "| same budget | difference | Welch t | larger than the seed noise? |", "|---|---:|---:|---|"]
-    for p in summary["pairs"]:
-        rows.append(f"| {p['a']} - {p['b']} | {100 * p['difference']:+.2f} points | {p['welch_t']:.1f} | "
-                    f"{'yes' if abs(p['welch_t']) > T_NOISE else 'no'} |")
-    return "\n".join(rows) + "\n"
-
-
 def rules_table(rows: list[dict]) -> str:
     """Per width, device and LRMAX rule: runs, LRMAX range, final accuracy; then every pair of rules
     with 2+ runs against the noise, within one width and device (devices are never pooled)."""
@@ -126,7 +109,7 @@ def rules_table(rows: list[dict]) -> str:
     order = {rule: i for i, rule in enumerate(LR_MAX_RULES)}
     groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        groups[(r["width"], plots.row_device(r))][r["rule"]].append(r)
+        groups[(r["width"], study.row_device(r))][r["rule"]].append(r)
     keys = sorted(groups, key=lambda wd: (-wd[0], wd[1]))
     for width, device in keys:
         for rule, rs in sorted(groups[(width, device)].items()):
@@ -179,7 +162,7 @@ def _groups(rows: list[dict]) -> dict[tuple, dict[str, list[float]]]:
     """(width, device) -> arm -> final accuracies; devices and widths are never pooled."""
     out: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        out[(r["width"], plots.row_device(r))][r["arm"]].append(r["final_test_acc"])
+        out[(r["width"], study.row_device(r))][r["arm"]].append(r["final_test_acc"])
     return out
 
 
@@ -192,7 +175,7 @@ def ladder_table(rows: list[dict]) -> str:
     for width, device in keys:
         for arm in (a for a in LADDER if a in groups[(width, device)]):
             seeds = [r["seed"] for r in rows if r["arm"] == arm and r["width"] == width
-                     and plots.row_device(r) == device]
+                     and study.row_device(r) == device]
             s = summarize(groups[(width, device)][arm])
             out.append(f"| {width:g} | {device} | {LADDER[arm]} | {s['n']} ({', '.join(map(str, seeds))}) | "
                        f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | {100 * s['min']:.2f}-{100 * s['max']:.2f}% |")
@@ -267,7 +250,7 @@ def tricks_finals(rows: list[dict]) -> dict[tuple, dict[tuple, dict[int, float]]
     for r in rows:
         for (arm, key) in TRICKS:
             if r["arm"] == arm and key in r.get("curves", {}):
-                out[(r["width"], plots.row_device(r))][(arm, key)][r["seed"]] = r["curves"][key][-1]
+                out[(r["width"], study.row_device(r))][(arm, key)][r["seed"]] = r["curves"][key][-1]
     return out
 
 
@@ -307,10 +290,10 @@ def smoothing_range_table(rows: list[dict]) -> str:
     out = ["| width | device | seed | label smoothing | loss floor | first valley (first_min) | LRMAX used (rule) | "
            "LRMIN (smith) |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
     tested = sorted((r for r in rows if "range_test" in r),
-                    key=lambda r: (-r["width"], plots.row_device(r), r["seed"], r["label_smoothing"]))
+                    key=lambda r: (-r["width"], study.row_device(r), r["seed"], r["label_smoothing"]))
     for r in tested:
         t = r["range_test"]
-        out.append(f"| {r['width']:g} | {plots.row_device(r)} | {r['seed']} | {r['label_smoothing']:g} | "
+        out.append(f"| {r['width']:g} | {study.row_device(r)} | {r['seed']} | {r['label_smoothing']:g} | "
                    f"{min(t['losses']):.3f} | {t['suggestions']['first_min']:.3g} | {t['lr_max']:.3g} ({r['rule']}) | "
                    f"{t['lr_min']:.3g} |")
     return "\n".join(out) + "\n" if tested else ""
@@ -406,7 +389,7 @@ def glance_table(full: dict, cfg: dict, history: dict) -> str:
 
 def summary_block() -> str:
     """torchsummary's table of the assignment's network, collapsed."""
-    from .model import ResNet9, summary_text
+    from helpers.model import ResNet9, summary_text
 
     return ("<details><summary>torchsummary of ResNet-9 (width 1, input 3x32x32)</summary>\n\n```\n"
             + summary_text(ResNet9()).strip("\n") + "\n```\n</details>\n")
@@ -466,7 +449,7 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         out[f"full-size-{path.stem}"] = full_size_table(read_json(path, "the full-size runs"))
     rule_rows = [r for p in sorted((results / "lr_rules").glob("*.json")) for r in read_json(p, "the LR-rule runs", keys=("runs",))["runs"]]
     if rule_rows:
-        png = plots.plot_rules_vs_width(rule_rows, assets / "rules_vs_width.png")
+        png = study.plot_rules_vs_width(rule_rows, assets / "rules_vs_width.png")
         out["lr-rules"] = (rules_table(rule_rows) + f"\n![final accuracy and LRMAX vs width]"
                            f"({png.relative_to(assets.parent).as_posix()})\n")
     for path in sorted((results / "sweep").glob("*.json")):
@@ -476,21 +459,21 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
     ladder_rows = [r for p in sorted((results / "ladder").glob("*.json")) if p.name != JPEG_FILE
                    for r in read_json(p, "the ladder's runs", keys=("runs",))["runs"]]
     if ladder_rows:
-        png = plots.plot_ladder(ladder_rows, LADDER, assets / "ladder.png")
+        png = study.plot_ladder(ladder_rows, LADDER, assets / "ladder.png")
         out["ladder"] = ladder_table(ladder_rows) + f"\n![the ladder]({png.relative_to(assets.parent).as_posix()})\n"
     trick_rows = [r for p in sorted((results / "tricks").glob("*.json")) for r in read_json(p, "the extras' runs", keys=("runs",))["runs"]]
     if trick_rows:
-        png = plots.plot_tricks(trick_rows, TRICKS, assets / "tricks.png")
+        png = study.plot_tricks(trick_rows, TRICKS, assets / "tricks.png")
         out["tricks"] = (tricks_table(trick_rows) +
                          f"\n![accuracy per epoch, default vs the extras]({png.relative_to(assets.parent).as_posix()})\n")
         if any("range_test" in r for r in trick_rows):
-            png = plots.plot_smoothing_range_tests(trick_rows, assets / "tricks_range_tests.png")
+            png = study.plot_smoothing_range_tests(trick_rows, assets / "tricks_range_tests.png")
             out["tricks-range-tests"] = (smoothing_range_table(trick_rows) + "\n![the range test with and without "
                                          f"label smoothing]({png.relative_to(assets.parent).as_posix()})\n")
     jpeg = results / "ladder" / JPEG_FILE
     if jpeg.is_file() and any(r["arm"].startswith("q") for r in ladder_rows):
         levels = read_json(jpeg, "the JPEG levels", keys=("levels",))["levels"]
-        png = plots.plot_jpeg(levels, ladder_rows, assets / "jpeg_levels.png")
+        png = study.plot_jpeg(levels, ladder_rows, assets / "jpeg_levels.png")
         slopes = "".join(f"\nSlopes between neighbouring levels, width {w:g}, {d}: "
                          + ", ".join(f"{a} -> {b} {v:+.2f} points a dB" for a, b, v in s) + ".\n"
                          for (w, d), s in sorted(jpeg_slope(levels, ladder_rows).items()))
@@ -524,5 +507,26 @@ def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, asse
     return rendered
 
 
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from helpers.errors import UserError
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.render", description=__doc__.splitlines()[0])
+    p.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
+    p.add_argument("--doc", dest="docs", action="append", default=None, metavar="PATH",
+                   help="a document whose marked sections are rendered (repeatable; default: README.md, "
+                        "docs/RESULTS.md and docs/TESTING.md)")
+    p.add_argument("--assets", default="assets")
+    args = p.parse_args(argv)
+    try:
+        render(Path(args.results), tuple(Path(d) for d in args.docs) if args.docs else DOCS, Path(args.assets))
+    except UserError as e:  # a missing or damaged file under results/: one line naming it
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    render()
+    raise SystemExit(main())
