@@ -32,6 +32,9 @@ AUGMENT_CHOICES = ("batched", "albumentations")
 # than 4 channels and "trains" to chance (a width of 0.001 leaves 1 channel per layer).
 MIN_LAYER_CHANNELS = 4
 MIN_WIDTH = (MIN_LAYER_CHANNELS - 0.5) / 64  # 0.0547; helpers.model.channels rounds 64 x width
+# The widest CPU proxy (1/8 and 1/4 are measured in docs/RESULTS.md): a wider network on a CPU is
+# announced with a time estimate (helpers.run) and a warning in the notebook's banner.
+CPU_PROXY_WIDTH = 0.25
 # Test-time augmentation: none, or the mean of the logits of each image and its mirror image.
 TTA_CHOICES = ("none", "flip")
 # Where the pooling blocks pool: the assignment's conv -> pool -> BN -> ReLU, or D. Page's

@@ -15,7 +15,7 @@ import torch
 from . import plots
 from .augment import albumentations_train, denormalize, reseed
 from .checkpoint import atomic_write_text
-from .config import CIFAR10_CLASSES, TrainConfig
+from .config import CIFAR10_CLASSES, CPU_PROXY_WIDTH, TrainConfig
 from .data import Cifar10
 from .errors import Log
 from .files import read_json
@@ -110,6 +110,7 @@ def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
     from its own record (``config.json``: its settings, and the device and precision that ran
     it, whatever machine reads it now); a new one from ``cfg`` and the device it will use."""
     record = Path(run_dir) / "config.json" if run_dir is not None else None
+    warning = ""
     if record is not None and record.is_file():
         cfg = TrainConfig.read(record)
         res = cfg.resolved
@@ -118,6 +119,9 @@ def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
         device = choose_device(cfg.device)
         machine = (f"{device_name(device)}, {Precision.for_device(device, cfg.amp, cfg.precision).name} "
                    "(this machine; the run has not started)")
+        if device.type == "cpu" and cfg.width > CPU_PROXY_WIDTH:
+            warning = (" **No GPU: on a CPU this network trains for hours** (the training cell estimates how "
+                       "long before it starts); WIDTH = 0.125 is the CPU proxy, or choose a GPU runtime.")
     full = ResNet9(width=1.0)
     n = count_parameters(ResNet9(width=cfg.width))
     what = ("the assignment's network" if cfg.width == 1 else
@@ -125,7 +129,7 @@ def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
     return (f"**The outputs below come from this run:** ResNet-9 width {cfg.width:g} ({n:,} parameters), {what}; "
             f"{machine}; {cfg.epochs} epochs, LR peak at epoch {cfg.max_at_epoch:g}, batch {cfg.batch_size}; "
             f"LRMIN {cfg.lr_min}, LRMAX {cfg.lr_max} ('auto' = LR range test); seed {cfg.seed}; "
-            f"data folder `{cfg.data_dir}`; run folder `{cfg.out}`.")
+            f"data folder `{cfg.data_dir}`; run folder `{cfg.out}`.{warning}")
 
 
 def results_table(run_dir: Path) -> str:

@@ -21,7 +21,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import plots
-from .config import TrainConfig
+from .config import CPU_PROXY_WIDTH, TrainConfig
 from .data import Cifar10, load_data
 from .errors import Interrupted, Log, UserError
 from .files import read_json
@@ -226,10 +226,6 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
     if cfg.report:
         render_report(run_dir, cfg, history, model, data, device, test_loader, log=log)
     return history
-
-
-# The CPU proxies of the network (docs/RESULTS.md): wider networks get a time estimate before they start.
-CPU_PROXY_WIDTH = 0.25
 
 
 def start_lines(cfg: TrainConfig, device: torch.device, precision: Precision, data: Cifar10, run_dir: Path,

@@ -173,3 +173,11 @@ def test_the_time_estimate_leaves_the_model_and_the_random_generators_alone():
     assert seconds > 0
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_notebooks_banner_warns_before_a_full_network_trains_on_a_cpu():
+    from helpers.report import run_banner
+
+    assert "No GPU: on a CPU this network trains for hours" in run_banner(TrainConfig(device="cpu"))
+    assert "WIDTH = 0.125 is the CPU proxy" in run_banner(TrainConfig(device="cpu", width=0.5))
+    assert "No GPU" not in run_banner(TrainConfig(device="cpu", width=0.125))
