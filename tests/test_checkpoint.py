@@ -178,3 +178,53 @@ def test_the_notebooks_run_object_falls_back_to_the_previous_checkpoint(tmp_path
     run = Run.open(cfg, log=said.append)
     assert run.resuming and any("after epoch 1" in s for s in said)
     assert [e["epoch"] for e in run.fit()["epochs"]] == [1, 2, 3]
+
+
+def test_the_previous_checkpoint_alone_still_counts_and_loads_where_asked(tmp_path, monkeypatch, capsys):
+    """A kill between the two renames of a save leaves only checkpoint-prev.pt: the folder still
+    holds a run, and it loads (onto the device asked for) with its one line."""
+    _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
+    (folder / ckpt.CHECKPOINT).unlink()
+    assert ckpt.has_checkpoint(folder)
+    said = []
+    state = ckpt.load_latest(folder, log=said.append, map_location="meta")
+    assert state["epoch"] == 1 and len(said) == 1 and "after epoch 1" in said[0]
+    assert all(t.device.type == "meta" for t in state["model"].values())
+    assert ckpt.load_latest(folder, map_location="meta")["epoch"] == 1  # now the newest: no line
+    assert next(iter(ckpt.load_latest(folder, log=said.append)["model"].values())).device.type == "cpu"
+    assert len(said) == 1 and not ckpt.has_checkpoint(tmp_path / "empty")
+
+
+def test_saved_epoch_reads_the_newest_loadable_silently(tmp_path, monkeypatch, capsys):
+    _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
+    assert ckpt.saved_epoch(folder) == 2
+    (folder / ckpt.CHECKPOINT).write_bytes(b"cut")
+    capsys.readouterr()
+    assert ckpt.saved_epoch(folder) == 1 and capsys.readouterr() == ("", "")
+    assert ckpt.saved_epoch(tmp_path / "nothing-here") == 0
+
+
+def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alone(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "run"
+    _lock(folder, host="colab-old-vm", pid=1, time="yesterday")
+    lock = ckpt.RunLock(folder, log=lambda _: None)
+    assert lock.acquire() is True
+    lock.release()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _lock(folder, host=socket.gethostname(), pid=holder.pid, time=time.time() - 3600)
+        with pytest.raises(ckpt.UserError, match=f"pid {holder.pid}"):
+            ckpt.RunLock(folder).acquire()
+        assert holder.poll() is None  # only asked whether it lives (signal 0), never signalled
+    finally:
+        holder.kill()
+    _lock(folder, host=socket.gethostname(), pid=424242, time=time.time())
+
+    def not_ours(pid, sig):
+        raise PermissionError  # a live process of another user
+    monkeypatch.setattr(ckpt.os, "kill", not_ours)
+    with pytest.raises(ckpt.UserError, match="pid 424242"):
+        ckpt.RunLock(folder).acquire()

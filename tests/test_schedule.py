@@ -33,3 +33,25 @@ def test_triangle_formula_points():
     assert lr == pytest.approx([base, (base + top) / 2, top, (base + top) / 2, base, top, base])
     full = triangular_lr(601, ss, base, top)
     assert len(full) == 601 and full.max() == pytest.approx(top) and full.min() == pytest.approx(base)
+
+
+def test_pages_annealed_cycle_corners_and_line():
+    """LRMIN at the first step, LRMAX at the last step of epoch 5, 0 at the last step, linear between."""
+    from helpers.schedule import make_schedule_values
+
+    lrs = make_schedule_values("one_cycle_annealed", 0.02, 0.4, epochs=24, steps_per_epoch=10, max_at_epoch=5)
+    assert len(lrs) == 240
+    assert lrs[0] == pytest.approx(0.02) and lrs[49] == pytest.approx(0.4) and lrs[-1] == pytest.approx(0.0)
+    assert lrs[49 + 95] == pytest.approx(0.2)  # half way down: 95 of the 190 steps after the peak
+    assert lrs.argmax() == 49 and np.all(np.diff(lrs[:50]) > 0) and np.all(np.diff(lrs[49:]) < 0)
+    np.testing.assert_allclose(np.diff(lrs[:50]), (0.4 - 0.02) / 49)
+
+
+def test_step_schedule_drops_tenfold_at_half_and_three_quarters():
+    from helpers.schedule import make_schedule_values
+
+    lrs = make_schedule_values("step", 0.01, 0.1, epochs=8, steps_per_epoch=10, max_at_epoch=2)
+    assert len(lrs) == 80
+    np.testing.assert_allclose(lrs[:40], 0.1)
+    np.testing.assert_allclose(lrs[40:60], 0.01)
+    np.testing.assert_allclose(lrs[60:], 0.001)
