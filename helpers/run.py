@@ -68,8 +68,7 @@ def write_json(obj: Any, path: Path) -> None:
     ckpt.atomic_write_text(json.dumps(obj, indent=2), path)
 
 
-def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_dir: Path, log: Log,
-                result=None) -> None:
+def resolve_lrs(cfg: TrainConfig, model, train_loader, run_dir: Path, log: Log, result=None) -> None:
     """Replace 'auto' LRs by the LR range test's suggestions (recorded in config.resolved).
 
     ``result``: a range test already run on the same settings (the notebook runs it
@@ -79,7 +78,7 @@ def resolve_lrs(cfg: TrainConfig, model, train_loader, device, precision, run_di
         return
     cfg.resolved["requested"] = {"lr_min": cfg.lr_min, "lr_max": cfg.lr_max}  # helpers.job compares these
     if result is None:
-        result = range_test(model, train_loader, device, precision, cfg, log=log)
+        result = find_lrs(cfg, log=log, model=model, loader=train_loader)
     save_range_test(result, run_dir)
     cfg.lr_min, cfg.lr_max = lrs_in_force(cfg.lr_min, cfg.lr_max, result, cfg.lr_min_rule)
     cfg.resolved["lr_find"] = {"lr_max": result.lr_max, "lr_min": result.lr_min,
@@ -164,7 +163,7 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
     if state is None:
         (run_dir / "summary.txt").write_text(summary_text(model))
         cfg.resolved["parameters"] = count_parameters(model)
-        resolve_lrs(cfg, model, train_loader, device, precision, run_dir, log, lr_find)
+        resolve_lrs(cfg, model, train_loader, run_dir, log, lr_find)
     optimizer = make_optimizer(model, cfg.lr_max, cfg.momentum, cfg.weight_decay, cfg.nesterov)
     scheduler = make_schedule(cfg.schedule, optimizer, cfg.lr_min, cfg.lr_max, cfg.epochs, len(train_loader),
                               cfg.max_at_epoch)
@@ -286,13 +285,18 @@ def save_range_test(result: RangeTestResult, out_dir: Path) -> tuple[Path, Path]
     return result.save(Path(out_dir)), plots.plot_lr_find(result, Path(out_dir) / "lr_find.png")
 
 
-def find_lrs(cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) -> RangeTestResult:
-    """The range test on ``data`` (loaded from ``cfg.data_dir`` if None), with a fresh seeded model."""
+def find_lrs(cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print, model: torch.nn.Module | None = None,
+             loader=None) -> RangeTestResult:
+    """The LR range test: every caller runs it through here (``train``, ``lr-find``, the notebook's
+    cell, sweeps, the width study). On ``data`` (loaded from ``cfg.data_dir`` if None) with a fresh
+    seeded model and loader, or on a job's own ``model`` and ``loader`` (its weights come back as
+    they were). Out of GPU memory is one line."""
     cfg.validate()
-    device = choose_device(cfg.device)
-    data = data if data is not None else load_data(cfg)
-    loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
-    model = build_model(cfg, device)
+    device = choose_device(cfg.device) if model is None else next(model.parameters()).device
+    if loader is None:
+        data = data if data is not None else load_data(cfg)
+        loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
+    model = model if model is not None else build_model(cfg, device)
     try:
         return range_test(model, loader, device, Precision.for_device(device, cfg.amp, cfg.precision), cfg, log=log)
     except torch.cuda.OutOfMemoryError:
