@@ -159,3 +159,11 @@ def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_no
     assert main(["train", "--data-dir", str(class_tree), "--out", str(tmp_path / "cli"), "--epochs", "2",
                  "--max-at-epoch", "1", "--width", "0.0625", "--batch-size", "32", "--lr-find-iters", "20",
                  "--lr-min", "5", "--no-progress", "--device", "cpu"]) == 2
+
+
+def test_the_range_tests_progress_bar_says_what_it_is(split, capsys):
+    """A bare progress bar before training says nothing; this one is labelled."""
+    model, loader, cfg = setup(split)
+    cfg.progress = True
+    range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+    assert "LR range test:" in capsys.readouterr().err
