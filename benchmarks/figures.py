@@ -1,14 +1,17 @@
-"""The figures of the project's studies (LR rules across widths, the ladder, the extras, the JPEG
+"""The figures of the project's studies (range tests and LR rules across widths, the ladder, the extras, the JPEG
 levels), drawn from the rows under ``results/`` for docs/RESULTS.md (``benchmarks.render``)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
+from helpers.config import TrainConfig
 from helpers.plots import save  # first: it sets matplotlib's file-only backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+DEFAULT_RULE = TrainConfig.lr_max_rule  # the rule the range-test figure marks
 
 
 def row_device(row: dict) -> str:
@@ -162,4 +165,24 @@ def plot_jpeg(levels: dict, rows: Sequence[dict], path: Path) -> Path:
     ax.legend(fontsize=7)
     ax.set_title("The data's share: the default trained and tested on the copy re-encoded at lower JPEG quality",
                  fontsize=9)
+    return save(fig, path)
+
+
+def plot_range_tests(tests: list[dict], path: Path) -> Path:
+    """Smoothed loss vs LR, one panel per width (every seed), the default rule's LR marked."""
+    widths = sorted({r["width"] for r in tests}, reverse=True)
+    fig, axes = plt.subplots(1, len(widths), figsize=(4 * len(widths), 3.6), squeeze=False, sharey=True)
+    for ax, width in zip(axes[0], widths):
+        for r in (r for r in tests if r["width"] == width):
+            line, = ax.plot(r["lrs"], r["losses"], lw=1.2, label=f"seed {r['seed']}")
+            ax.axvline(r["suggestions"][DEFAULT_RULE], color=line.get_color(), ls="--", lw=1)
+        ax.set_xscale("log")
+        ax.set_ylim(1.7, 2.5)
+        ax.set_title(f"width {width:g}")
+        ax.set_xlabel(f"learning rate (dashed: {DEFAULT_RULE})")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("smoothed training loss")
+    fig.suptitle("LR range tests on the real CIFAR-10 (CPU, fp32, batch 512, 120 steps 1e-4 -> 100)", y=1.02)
+    fig.tight_layout()
     return save(fig, path)

@@ -19,7 +19,7 @@ import numpy as np
 from benchmarks import figures as study  # the studies' figures
 from helpers import plots
 from helpers.compare import T_NOISE, compare_table
-from helpers.config import CIFAR10_CLASSES, LR_MAX_RULES, TrainConfig
+from helpers.config import CIFAR10_CLASSES, LR_MAX_RULES
 from helpers.errors import Log
 from helpers.files import read_json
 from helpers.lr_finder import RangeTestResult, suggest
@@ -27,7 +27,6 @@ from helpers.report import results_table, run_label
 from helpers.stats import summarize, welch_t
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RULE = TrainConfig.lr_max_rule
 RULES = (*LR_MAX_RULES, "smith_min")
 
 
@@ -57,28 +56,6 @@ def range_test_table(tests: list[dict]) -> str:
             cells.append(f"{s['mean']:.3g}" if s["n"] == 1 else f"{s['mean']:.3g} ({s['min']:.2g}-{s['max']:.2g})")
         rows.append(f"| {width:g} | {', '.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
-
-
-def plot_range_tests(tests: list[dict], path: Path) -> Path:
-    """Smoothed loss vs LR, one panel per width (every seed), the default rule's LR marked."""
-    import matplotlib.pyplot as plt
-
-    widths = sorted({r["width"] for r in tests}, reverse=True)
-    fig, axes = plt.subplots(1, len(widths), figsize=(4 * len(widths), 3.6), squeeze=False, sharey=True)
-    for ax, width in zip(axes[0], widths):
-        for r in (r for r in tests if r["width"] == width):
-            line, = ax.plot(r["lrs"], r["losses"], lw=1.2, label=f"seed {r['seed']}")
-            ax.axvline(r["suggestions"][DEFAULT_RULE], color=line.get_color(), ls="--", lw=1)
-        ax.set_xscale("log")
-        ax.set_ylim(1.7, 2.5)
-        ax.set_title(f"width {width:g}")
-        ax.set_xlabel(f"learning rate (dashed: {DEFAULT_RULE})")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("smoothed training loss")
-    fig.suptitle("LR range tests on the real CIFAR-10 (CPU, fp32, batch 512, 120 steps 1e-4 -> 100)", y=1.02)
-    fig.tight_layout()
-    return plots.save(fig, path)
 
 
 def run_section(folder: Path, assets: Path, name: str) -> str:
@@ -421,7 +398,7 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
     folder = results / "range_tests"
     if any(folder.glob("*.json")):
         tests = load_range_tests(folder)
-        png = plot_range_tests(tests, assets / "range_tests.png")
+        png = study.plot_range_tests(tests, assets / "range_tests.png")
         out["range-tests"] = (range_test_table(tests) + f"\n![LR range tests across widths]"
                               f"({png.relative_to(assets.parent).as_posix()})\n")
     for folder in sorted((results / "runs").glob("*/history.json")):

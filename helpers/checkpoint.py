@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from .errors import UserError
+from .errors import Log, UserError
 from .files import DamagedFile
 
 import numpy as np
@@ -98,13 +98,13 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     except Exception as e:  # a cut file fails inside torch's zip reader or the unpickler, in many ways
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DamagedFile(f"{path} is damaged ({first})") from None
-    if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):
-        raise DamagedFile(f"{path} is damaged: not a checkpoint of this package (it lacks "
-                          f"{', '.join(k for k in STATE_KEYS if not isinstance(state, dict) or k not in state)})")
+    missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise DamagedFile(f"{path} is damaged: not a checkpoint of this package (it lacks {', '.join(missing)})")
     return state
 
 
-def load_latest(run_dir: Path, log: Callable[[str], None] = print,
+def load_latest(run_dir: Path, log: Log = print,
                 map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
     """The newest checkpoint of ``run_dir`` that loads; None when the folder holds none.
 
@@ -149,7 +149,7 @@ class RunLock:
     """
 
     def __init__(self, run_dir: Path, lease: float = LEASE_SECONDS, stale: float = STALE_SECONDS,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Log = print) -> None:
         self.path = Path(run_dir) / LOCK
         self.me = {"host": socket.gethostname(), "pid": os.getpid()}
         self.lease, self.stale, self.log = lease, stale, log

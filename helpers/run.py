@@ -25,14 +25,15 @@ from .config import CPU_PROXY_WIDTH, TrainConfig
 from .data import Cifar10, load_data
 from .errors import Interrupted, Log, UserError
 from .files import read_json
-from .provenance import machine
 from .loaders import EvalLoader, check_batch_size, make_train_loader
 from .lr_finder import RangeTestResult, lrs_in_force, range_test
 from .model import ResNet9, build_model, count_parameters, summary_text
+from .provenance import machine
 from .report import render_report
 from .schedule import check_schedule, make_schedule
-from .train import (Diverged, Precision, choose_device, configure_backend, device_name, estimate_epoch_seconds,
-                    evaluate, make_ema, make_optimizer, out_of_memory, synchronize, train_epoch)
+from .train import (ESTIMATE_STEPS, Diverged, Precision, choose_device, configure_backend, device_name,
+                    estimate_epoch_seconds, evaluate, make_ema, make_optimizer, out_of_memory, synchronize,
+                    train_epoch)
 
 
 
@@ -240,7 +241,7 @@ def start_lines(cfg: TrainConfig, device: torch.device, precision: Precision, da
     if device.type == "cpu" and cfg.width > CPU_PROXY_WIDTH:
         epoch = estimate_epoch_seconds(model, cfg.batch_size, steps, precision)
         lines.append(f"on this CPU an epoch takes about {_duration(epoch)}, {epochs_left} epochs about "
-                     f"{_duration(epoch * epochs_left)} (from 3 timed steps); --width 0.125 trains the CPU proxy "
+                     f"{_duration(epoch * epochs_left)} (from {ESTIMATE_STEPS} timed steps); --width 0.125 trains the CPU proxy "
                      "of this network, --device cuda a GPU")
     return lines
 

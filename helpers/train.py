@@ -9,6 +9,7 @@ about the GPU monkeypatched where a branch depends on it.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -122,8 +123,12 @@ def out_of_memory(device: torch.device, batch_size: int, width: float, kept: str
                      f"the GPU of other processes; {kept}")
 
 
+# Timed steps behind a CPU run's time estimate (after one untimed step that warms the kernels).
+ESTIMATE_STEPS = 3
+
+
 def estimate_epoch_seconds(model: nn.Module, batch_size: int, steps_per_epoch: int, precision: "Precision",
-                           steps: int = 3) -> float:
+                           steps: int = ESTIMATE_STEPS) -> float:
     """Seconds an epoch of training takes here, from ``steps`` timed steps (after one untimed) of a
     copy of ``model`` on random images: the run's model, optimizer and random generators are
     left untouched, so the run repeats bit for bit with or without the estimate."""
@@ -145,7 +150,7 @@ def estimate_epoch_seconds(model: nn.Module, batch_size: int, steps_per_epoch: i
         opt.step()
         synchronize(device)
         times.append(time.perf_counter() - t0)
-    return sorted(times[1:])[len(times[1:]) // 2] * steps_per_epoch
+    return statistics.median(times[1:]) * steps_per_epoch
 
 
 def configure_backend(device: torch.device) -> None:
