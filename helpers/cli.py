@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from . import sweep
@@ -130,8 +131,9 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "train":
-        from .run import train_run
+        from .job import Run
 
+        started = time.perf_counter()  # the training call's wall time counts loading the data
         if args.resume and has_checkpoint(Path(args.resume)):
             defaults = build_parser().parse_args(["train"])
             ignored = sorted(k for k, v in vars(args).items()
@@ -139,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
             if ignored:
                 print(f"note: --resume continues with the settings in {args.resume}/config.json; ignoring "
                       + ", ".join("--" + k.replace("_", "-") for k in ignored), file=sys.stderr)
-        history = train_run(_config(args), resume=args.resume)
+        with Run.resume(args.resume) if args.resume else Run.new(_config(args)) as job:
+            history = job.fit(started)
         print(f"final test accuracy: {history['final_test_acc'] * 100:.2f}%")
     elif args.command == "lr-find":
         from .run import lr_find_command

@@ -51,6 +51,15 @@ LR_MIN_RULES = ("smith", "max/8")
 SCHEDULES = ("one_cycle", "one_cycle_annealed", "step")
 
 
+def check_lr_order(lr_min: float, lr_max: float, found_by_range_test: bool = False) -> None:
+    """LRMIN below LRMAX: the one check, of two fixed numbers (``validate``) and of a fixed LRMIN
+    against the LRMAX a range test found (``helpers.lr_finder.lrs_in_force``)."""
+    if lr_min >= lr_max:
+        found = ", from the range test" if found_by_range_test else ""
+        raise UserError(f"--lr-min ({lr_min:.4g}) must be smaller than --lr-max ({lr_max:.4g}{found}); "
+                        "lower --lr-min (LR_MIN in the notebook) or set it to 'auto'")
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training run; saved verbatim to ``config.json``."""
@@ -129,8 +138,8 @@ class TrainConfig:
         for name in ("lr_min", "lr_max"):
             v = getattr(self, name)
             need(v == "auto" or (finite(v) and v > 0), name.replace("_", "-"), "a positive number or 'auto'", v)
-        if finite(self.lr_min) and finite(self.lr_max) and self.lr_min >= self.lr_max:
-            raise UserError(f"--lr-min ({self.lr_min}) must be smaller than --lr-max ({self.lr_max})")
+        if finite(self.lr_min) and finite(self.lr_max):
+            check_lr_order(self.lr_min, self.lr_max)
         need(finite(self.momentum) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
         if self.nesterov and self.momentum == 0:
             raise UserError("--momentum must be above 0 with Nesterov momentum (the default); "

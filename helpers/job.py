@@ -1,4 +1,6 @@
-"""The notebook's run, step by step: one object from the parameters cell to the report.
+"""A training job in its folder. The notebook drives it step by step, one object from the
+parameters cell to the report; the command line and sweeps open it with ``Run.new(cfg)`` or
+``Run.resume(folder)`` and call ``fit()``, which is the one way into training for all three.
 
     run = Run.open(cfg)     # the run folder: new, reused (pre-training files only) or continued
     run.banner()            # what made the outputs below: the run's own record when it has one
@@ -33,6 +35,7 @@ from .files import DamagedFile
 from .lr_finder import RangeTestResult, lrs_in_force, settings_of
 from .report import augmentation_samples, results_table, run_banner
 from .schedule import make_schedule_values
+from .train import choose_device
 
 
 # Settings that do not change what a run computes: a continued run may differ in these.
@@ -63,20 +66,80 @@ def differences(saved: TrainConfig, now: TrainConfig) -> list[str]:
     return out
 
 
+def _taken(run_dir: Path) -> ckpt.RunLock | None:
+    """The folder's lock, taken now (None when this process holds it already); a second writer
+    stops here in one line."""
+    lock = ckpt.RunLock(run_dir)
+    return lock if lock.acquire() else None
+
+
 class Run:
     """A training job in its folder, driven step by step (see the module doc)."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, resuming: bool, log: Log = print) -> None:
-        self.cfg, self.run_dir, self.resuming, self.log = cfg, run_dir, resuming, log
-        self._data: Cifar10 | None = None
+    def __init__(self, cfg: TrainConfig, run_dir: Path, state: dict[str, Any] | None, log: Log = print,
+                 data: Cifar10 | None = None, lock: ckpt.RunLock | None = None) -> None:
+        """``state``: the checkpoint the run continues (None: a new run); ``lock``: the folder's
+        lock when this object took it, released by :meth:`close`."""
+        self.cfg, self.run_dir, self.state, self.log = cfg, run_dir, state, log
+        self.resuming = state is not None
+        self._data, self._lock = data, lock
         self._range_test: RangeTestResult | None = None
 
     @classmethod
+    def new(cls, cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) -> "Run":
+        """A new run into ``cfg.out`` (``train``; a sweep's job): settings, device and data are
+        checked before anything is written, and a folder holding files is refused."""
+        from .run import checked_data, prepare_run_dir
+
+        cfg.validate()
+        choose_device(cfg.device)
+        data = checked_data(cfg, data, log)
+        run_dir = prepare_run_dir(cfg.out)
+        cfg.out = str(run_dir)
+        return cls(cfg, run_dir, None, log, data, _taken(run_dir))
+
+    @classmethod
+    def resume(cls, run_dir: Path | str, data: Cifar10 | None = None, log: Log = print) -> "Run":
+        """Continue the run in ``run_dir`` with its own settings (``train --resume``; a sweep's
+        unfinished job). The lock is taken before the checkpoint is read."""
+        from .run import checked_data
+
+        run_dir = Path(run_dir)
+        if not ckpt.has_checkpoint(run_dir):
+            raise UserError(f"no checkpoint in {run_dir} ({ckpt.CHECKPOINT} missing); "
+                            "point --resume at a run folder written by 'helpers train'")
+        lock = _taken(run_dir)
+        try:
+            state = ckpt.load_latest(run_dir, log=log)  # a damaged newest checkpoint: the one before it
+            cfg = TrainConfig.from_dict(state["config"])
+            cfg.validate()
+            choose_device(cfg.device)
+            return cls(cfg, run_dir, state, log, checked_data(cfg, data, log), lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def close(self) -> None:
+        """Release the folder's lock if this object took it (the notebook's is held until the
+        kernel exits)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @classmethod
     def open(cls, cfg: TrainConfig, log: Log = print) -> "Run":
+        """The notebook's run: new, reused (pre-training files only) or continued (see the module doc)."""
         cfg.validate()
         run_dir = Path(cfg.out)
-        lock = ckpt.RunLock(run_dir)
-        if lock.acquire():  # a second writer stops here, in one line; held until the kernel exits
+        lock = _taken(run_dir)
+        if lock is not None:  # held until the kernel exits
             atexit.register(lock.release)
         state = ckpt.load_latest(run_dir, log=log)
         if state is not None:
@@ -88,7 +151,7 @@ class Run:
                                 "another OUT for a new run")
             log(f"{run_dir} holds a checkpoint after epoch {epoch}: training continues that run")
             saved.data_dir, saved.progress = cfg.data_dir, cfg.progress  # where the data is now
-            return cls(saved, run_dir, True, log)
+            return cls(saved, run_dir, state, log)
         others = sorted(p.name for p in run_dir.iterdir() if p.name not in ckpt.PRE_TRAINING) if run_dir.is_dir() else []
         if others:
             raise UserError(f"{run_dir} holds files that are not this notebook's run ({', '.join(others[:5])}); "
@@ -96,7 +159,7 @@ class Run:
         run_dir.mkdir(parents=True, exist_ok=True)
         log(f"run folder: {run_dir}. After a disconnect, run all cells again with the same OUT to continue "
             f"from the last finished epoch (or: python -m helpers train --resume {run_dir})")
-        return cls(cfg, run_dir, False, log)
+        return cls(cfg, run_dir, None, log)
 
     # ---- what the cells show -----------------------------------------------------------------
     def banner(self) -> str:
@@ -163,14 +226,13 @@ class Run:
                                       self.cfg.max_at_epoch)
         return plots.plot_schedule(values, steps, self.run_dir / "schedule.png", self.cfg.max_at_epoch)
 
-    def fit(self) -> dict[str, Any]:
-        """Train, or continue the run in the folder, and render its report; returns the history."""
+    def fit(self, started: float | None = None) -> dict[str, Any]:
+        """Train, or continue the run in the folder, and render its report; returns the history.
+        'auto' LRs come from the range test shown above (:meth:`range_test`) when it ran, else
+        the job runs it. ``started``: when the training call began (the command's start)."""
         from .run import train_run
 
-        if self.resuming:
-            return train_run(self.cfg, resume=str(self.run_dir), data=self.data, log=self.log)
-        lr_find = self.range_test() if "auto" in (self.cfg.lr_min, self.cfg.lr_max) else None
-        return train_run(self.cfg, data=self.data, lr_find=lr_find, run_dir=self.run_dir, log=self.log)
+        return train_run(self.run_dir, self.cfg, self.state, self.data, self.log, self._range_test, started)
 
     def figure(self, name: str) -> Path:
         path = self.run_dir / f"{name}.png"

@@ -24,6 +24,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def check_batch_size(batch_size: int, n: int) -> None:
+    """A job checks its batch against its data once, before anything is written
+    (``helpers.run.checked_data``); the loaders below trust it."""
     if batch_size > n:
         raise UserError(f"--batch-size {batch_size} is larger than the training set ({n} images); "
                         "lower --batch-size or use more data")
@@ -33,7 +35,6 @@ class BatchedTrainLoader:
     """The training set held once on ``device`` as padded uint8; augmented per batch there."""
 
     def __init__(self, split: Split, batch_size: int, device: torch.device, seed: int = 0) -> None:
-        check_batch_size(batch_size, len(split))
         self.augment = BatchedAugment(split.x, device)
         self.labels = torch.as_tensor(split.y).to(device)
         self.batch_size, self.seed, self.device = batch_size, seed, device
@@ -94,7 +95,6 @@ class AlbumentationsTrainLoader:
 
     def __init__(self, split: Split, batch_size: int, device: torch.device, seed: int = 0,
                  num_workers: int = 2) -> None:
-        check_batch_size(batch_size, len(split))
         self.dataset = _AlbumentationsDataset(split, albumentations_train())
         self.batch_size, self.seed, self.device, self.num_workers = batch_size, seed, device, num_workers
 

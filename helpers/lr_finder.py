@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from .checkpoint import atomic_write_text
+from .config import check_lr_order
 from .errors import Log, UserError
 from .files import DamagedFile, read_json
 from .train import classification_loss, make_optimizer
@@ -213,9 +214,7 @@ def lrs_in_force(lr_min: float | str, lr_max: float | str, result: "RangeTestRes
     LRMAX in force, the user's if fixed). The job and the notebook's schedule cell both call it."""
     lr_max = result.lr_max if lr_max == "auto" else lr_max
     lr_min = lr_min_for(lr_max, result.suggestions["smith_min"], lr_min_rule) if lr_min == "auto" else lr_min
-    if lr_min >= lr_max:  # a fixed LRMIN at or above the LRMAX the range test found
-        raise UserError(f"--lr-min ({lr_min:.4g}) must be smaller than --lr-max ({lr_max:.4g}, from the range test); "
-                        "lower --lr-min (LR_MIN in the notebook) or set it to 'auto'")
+    check_lr_order(lr_min, lr_max, found_by_range_test=True)
     return lr_min, lr_max
 
 

@@ -86,37 +86,20 @@ def resolve_lrs(cfg: TrainConfig, model, train_loader, run_dir: Path, log: Log, 
                                "rule": result.rule, "seconds": round(result.seconds, 1)}
 
 
-def train_run(cfg: TrainConfig, resume: str | None = None, data: Cifar10 | None = None,
-              log: Log = print, lr_find=None, run_dir: Path | None = None) -> dict[str, Any]:
-    """Run (or resume) a whole job; returns the history.
+def train_run(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, data: Cifar10, log: Log = print,
+              lr_find: RangeTestResult | None = None, started: float | None = None) -> dict[str, Any]:
+    """The one way into training, for the command line, the notebook and sweeps (each opens the
+    job with :class:`helpers.job.Run`, which checks it before anything is written): the job in
+    ``run_dir``, new when ``state`` is None, else continuing that checkpoint. Returns the history.
 
-    ``data``: already loaded CIFAR-10 (else loaded from ``cfg.data_dir``);
-    ``lr_find``: a :class:`~helpers.lr_finder.RangeTestResult` to use for 'auto' LRs;
-    ``run_dir``: a folder already made by :func:`prepare_run_dir` (the notebook saves
-    its first figures there before training).
+    ``lr_find``: a range test already run on these settings (the notebook's cell) for 'auto'
+    LRs, else the job runs it; ``started``: when the training call began (default: now).
     """
-    started = time.perf_counter()
-    if resume:
-        run_dir = Path(resume)
-        if not ckpt.has_checkpoint(run_dir):
-            raise UserError(f"no checkpoint in {run_dir} ({ckpt.CHECKPOINT} missing); "
-                            "point --resume at a run folder written by 'helpers train'")
-    else:
-        cfg.validate()
-        device = choose_device(cfg.device)
-        data = checked_data(cfg, data, log)  # before anything is written
-        run_dir = Path(run_dir) if run_dir is not None else prepare_run_dir(cfg.out)
-        cfg.out = str(run_dir)
+    started = time.perf_counter() if started is None else started
+    device = choose_device(cfg.device)
     lock = ckpt.RunLock(run_dir)
-    took = lock.acquire()  # a second writer stops here, before anything in the folder is read or written
+    took = lock.acquire()  # False: the caller holds it already (Run does)
     try:
-        state = None
-        if resume:
-            state = ckpt.load_latest(run_dir, log=log)  # a damaged newest checkpoint: the one before it
-            cfg = TrainConfig.from_dict(state["config"])
-            cfg.validate()
-            device = choose_device(cfg.device)
-            data = checked_data(cfg, data, log)
         configure_backend(device)
         return _train_in(run_dir, cfg, state, data, device, log, lr_find, started)
     except torch.cuda.OutOfMemoryError:

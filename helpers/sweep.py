@@ -42,8 +42,9 @@ from .config import TrainConfig
 from .data import Cifar10, load_cifar10, load_data
 from .errors import Log, UserError
 from .files import DamagedFile, read_json
+from .job import Run
 from .lr_finder import RangeTestResult
-from .run import find_lrs, train_run
+from .run import find_lrs
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not shipped to Ray workers: history, run folders, data and the GPU bundle (the code is ~3 MB).
@@ -262,10 +263,15 @@ def train_job(config: dict[str, Any], log: Log = print) -> dict[str, Any]:
     cfg = TrainConfig.from_dict(config)
     run_dir = Path(cfg.out)
     if ckpt.has_checkpoint(run_dir):
-        return finished_history(run_dir) or train_run(cfg, resume=str(run_dir), data=cached_data(cfg, log), log=log)
+        done = finished_history(run_dir)
+        if done:
+            return done
+        with Run.resume(run_dir, cached_data(cfg, log), log) as job:
+            return job.fit()
     if run_dir.is_dir() and all(p.name in ckpt.PRE_TRAINING for p in run_dir.iterdir()):
         shutil.rmtree(run_dir)
-    return train_run(cfg, data=cached_data(cfg, log), log=log)
+    with Run.new(cfg, cached_data(cfg, log), log) as job:
+        return job.fit()
 
 
 def range_test_job(config: dict[str, Any], out: str, name: str, log: Log = print) -> dict[str, float]:

@@ -44,6 +44,7 @@ def lease_threads(folder: Path) -> list[str]:
     return [t.name for t in threading.enumerate() if t.name == f"run-lock-lease {folder}"]
 
 
+@pytest.mark.e2e
 def test_a_fresh_lock_of_another_machine_is_refused_saying_when_it_expires(tmp_path, monkeypatch, capsys):
     _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
     _lock(folder, host="colab-old-vm", pid=123, time=time.time() - 4)
@@ -126,6 +127,7 @@ def without_times(history: dict) -> dict:
             "total_seconds": None, "wall_seconds": None}
 
 
+@pytest.mark.e2e
 def test_a_cut_checkpoint_continues_from_the_previous_one_and_ends_as_an_unbroken_run(tmp_path, monkeypatch,
                                                                                        capsys):
     import helpers.run as run
@@ -149,6 +151,7 @@ def test_a_cut_checkpoint_continues_from_the_previous_one_and_ends_as_an_unbroke
     assert without_times(a) == without_times(b)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
 def test_when_no_checkpoint_loads_one_line_says_so_and_nothing_changes(tmp_path, monkeypatch, capsys, damage):
     _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
@@ -167,6 +170,7 @@ def test_when_no_checkpoint_loads_one_line_says_so_and_nothing_changes(tmp_path,
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ckpt.LOCK} == before
 
 
+@pytest.mark.e2e
 def test_the_notebooks_run_object_falls_back_to_the_previous_checkpoint(tmp_path, monkeypatch):
     from helpers.job import Run
 
@@ -180,6 +184,7 @@ def test_the_notebooks_run_object_falls_back_to_the_previous_checkpoint(tmp_path
     assert [e["epoch"] for e in run.fit()["epochs"]] == [1, 2, 3]
 
 
+@pytest.mark.e2e
 def test_the_previous_checkpoint_alone_still_counts_and_loads_where_asked(tmp_path, monkeypatch, capsys):
     """A kill between the two renames of a save leaves only checkpoint-prev.pt: the folder still
     holds a run, and it loads (onto the device asked for) with its one line."""
@@ -195,6 +200,7 @@ def test_the_previous_checkpoint_alone_still_counts_and_loads_where_asked(tmp_pa
     assert len(said) == 1 and not ckpt.has_checkpoint(tmp_path / "empty")
 
 
+@pytest.mark.e2e
 def test_saved_epoch_reads_the_newest_loadable_silently(tmp_path, monkeypatch, capsys):
     _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
     assert ckpt.saved_epoch(folder) == 2

@@ -53,7 +53,7 @@ def err(capsys, argv) -> str:
     (["--epochs", "0"], "--epochs must be a positive"),
     (["--max-at-epoch", "2"], "--max-at-epoch must lie strictly between 0 and --epochs"),
     (["--max-at-epoch", "0"], "--max-at-epoch must lie strictly between 0 and --epochs"),
-    (["--lr-min", "0.5"], "--lr-min (0.5) must be smaller than --lr-max (0.4)"),
+    (["--lr-min", "0.5"], "--lr-min (0.5) must be smaller than --lr-max (0.4); lower --lr-min"),
     (["--batch-size", "0"], "--batch-size must be a positive"),
     (["--batch-size", "4096"], "larger than the training set"),
     (["--device", "tpu"], "unknown --device 'tpu'"),

@@ -58,6 +58,7 @@ def _tiny_run(tmp_path, class_tree, name, epochs="2"):
 
 @pytest.mark.parametrize("first,then", [(None, torch.float16), (torch.float16, None),
                                         (torch.bfloat16, torch.float16)])
+@pytest.mark.e2e
 def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then):
     """CPU -> T4, T4 -> CPU, A100 -> T4: the scaler's state is restored only where it exists."""
     with monkeypatch.context() as m:
@@ -186,6 +187,7 @@ def test_no_amp_with_a_half_precision_is_one_line(capsys):
     assert capsys.readouterr().err.strip() == "error: --no-amp (fp32) contradicts --precision fp16; drop one of them"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("choice,name", [("fp16", "fp16 + GradScaler"), ("bf16", "bf16")])
 def test_a_short_cpu_run_under_half_precision_autocast_trains_and_records_it(tmp_path, class_tree, choice, name):
     args = _tiny_run(tmp_path, class_tree, choice)

@@ -77,6 +77,7 @@ def test_stops_early_on_divergence(split):
     assert len(r.lrs) < 60 and all(np.isfinite(r.losses))
 
 
+@pytest.mark.e2e
 def test_lr_find_command_writes_png_and_json(class_tree, tmp_path, capsys):
     out = tmp_path / "lf"
     assert main(["lr-find", "--data-dir", str(class_tree), "--out", str(out), "--width", "0.0625",
@@ -87,6 +88,7 @@ def test_lr_find_command_writes_png_and_json(class_tree, tmp_path, capsys):
     assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.e2e
 def test_train_with_auto_records_the_range_test(class_tree, tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--data-dir", str(class_tree), "--out", str(out), "--epochs", "2", "--max-at-epoch", "1",
@@ -139,6 +141,7 @@ def test_the_config_names_every_rule_the_finder_implements():
     assert tuple(MAX_RULES) == LR_MAX_RULES
 
 
+@pytest.mark.e2e
 def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_notebook(class_tree, tmp_path):
     """The one check of LR order after the range test (lrs_in_force), met by train and by the
     notebook's run object alike."""

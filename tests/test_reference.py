@@ -89,6 +89,7 @@ def test_block_orders_have_the_same_parameters_and_the_assignment_pools_first():
     assert isinstance(page.body[1][3], torch.nn.MaxPool2d)
 
 
+@pytest.mark.e2e
 def test_it_imports_nothing_of_the_project_but_the_data_arrays():
     tree = ast.parse((ROOT / "benchmarks" / "reference.py").read_text())
     project = {(n.module, tuple(a.name for a in n.names)) for n in ast.walk(tree)
@@ -97,6 +98,7 @@ def test_it_imports_nothing_of_the_project_but_the_data_arrays():
                        ("helpers.provenance", ("machine",))}
 
 
+@pytest.mark.e2e
 def test_a_short_run_lowers_the_loss_and_writes_what_train_writes(tree, tmp_path):
     out = tmp_path / "ref"
     h = R.run(str(tree), str(out), width=0.125, seed=0, device="cpu", epochs=4, log=lambda s: None)
@@ -109,6 +111,7 @@ def test_a_short_run_lowers_the_loss_and_writes_what_train_writes(tree, tmp_path
     assert len(saved["lr"]) == 4 * saved["steps_per_epoch"]
 
 
+@pytest.mark.e2e
 def test_an_interrupted_run_continues_to_the_same_history(tree, tmp_path, monkeypatch):
     whole = R.run(str(tree), str(tmp_path / "a"), width=0.125, device="cpu", epochs=2, log=lambda s: None)
     real = R.evaluate

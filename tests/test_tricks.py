@@ -68,6 +68,7 @@ def _args(tree, out, *extra):
             "--device", "cpu", *extra]
 
 
+@pytest.mark.e2e
 def test_a_run_with_all_three_records_each_figure_and_resumes_bitwise(class_tree, tmp_path, monkeypatch):
     tricks = ["--label-smoothing", "0.2", "--tta", "flip", "--ema", "0.9"]
     assert main(_args(class_tree, tmp_path / "whole", *tricks)) == 0
@@ -88,6 +89,7 @@ def test_a_run_with_all_three_records_each_figure_and_resumes_bitwise(class_tree
         [drop(e) for e in json.loads((tmp_path / "cut" / "history.json").read_text())["epochs"]]
 
 
+@pytest.mark.e2e
 def test_default_run_records_the_plain_accuracy_only(class_tree, tmp_path):
     assert main(_args(class_tree, tmp_path / "plain")) == 0
     h = json.loads((tmp_path / "plain" / "history.json").read_text())
