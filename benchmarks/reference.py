@@ -274,6 +274,7 @@ def run(data_dir: str, out: str, width: float = 1.0, seed: int = 0, order: str =
         scaler.load_state_dict(state["scaler"]) if scaler.is_enabled() else None
         history, start = state["history"], state["epoch"]
         log(f"resuming {run_dir} after epoch {start}")
+    # pragma: no mutate start (the run's provenance record: labels, not the recipe)
     names = {"page": "ref", "assignment": "ref-assignment-order"}  # the ladder's arm names
     config = {"arm": names[order], "block_order": order, "width": width, "seed": seed, "epochs": epochs,
               "max_at_epoch": peak, "batch_size": bs, "lr_max": HYP["lr_peak"], "lr_min": 0.0,
@@ -288,6 +289,7 @@ def run(data_dir: str, out: str, width: float = 1.0, seed: int = 0, order: str =
                            "train_images": len(ytr), "test_images": len(yte), "torch": torch.__version__,
                            "data_source": data.source,
                            "parameters": sum(p.numel() for p in model.parameters()), **machine()}}
+    # pragma: no mutate end
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
@@ -317,6 +319,7 @@ def run(data_dir: str, out: str, width: float = 1.0, seed: int = 0, order: str =
 
 
 def main(argv: list[str] | None = None) -> int:
+    # pragma: no mutate start (the command line's wording)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
     p.add_argument("--out", required=True, help="run folder; a folder holding a checkpoint is continued")
@@ -327,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
     p.add_argument("--limit-train", type=int, default=0, help="a seeded subset of N training images (tests)")
     p.add_argument("--epochs", type=int, default=None, help="shorter runs for tests (peak at min(5, epochs/2))")
+    # pragma: no mutate end
     a = p.parse_args(argv)
     if a.width <= 0:
         p.exit(2, "error: --width must be a positive number (1.0 is the full network)\n")
