@@ -67,10 +67,6 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], None], previous: Path 
     os.replace(tmp, path)
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
-
-
 def atomic_write_text(text: str, path: Path) -> None:
     _atomic_write(path, lambda f: f.write(text.encode()))
 

@@ -172,3 +172,19 @@ def test_our_augmentation_crops_flips_and_cuts_where_he_does():
     his_255 = his * torch.tensor(PAGE_STD).double().view(1, 3, 1, 1) + torch.tensor(PAGE_MEAN).double().view(1, 3, 1, 1)
     assert torch.equal(ours_255.round(), his_255.round())
 
+
+
+def test_denormalize_inverts_normalize_into_0_1_nhwc_and_clips_outside():
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    back = denormalize(normalize(torch.as_tensor(x)))
+    assert back.shape == (2, 32, 32, 3)
+    torch.testing.assert_close(back, torch.as_tensor(x).float() / 255, atol=1e-6, rtol=0)
+    assert torch.equal(denormalize(torch.full((1, 3, 2, 2), -50.0)), torch.zeros(1, 2, 2, 3))
+    assert torch.equal(denormalize(torch.full((1, 3, 2, 2), 50.0)), torch.ones(1, 2, 2, 3))
+
+
+@pytest.mark.parametrize("make", [albumentations_train, albumentations_test])
+def test_the_transforms_are_strict_a_misspelt_input_is_refused(make):
+    img = np.zeros((32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="imgae"):
+        make()(image=img, imgae=img)

@@ -224,9 +224,16 @@ def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alo
         _lock(folder, host=socket.gethostname(), pid=holder.pid, time=time.time() - 3600)
         with pytest.raises(ckpt.UserError, match=f"pid {holder.pid}"):
             ckpt.RunLock(folder).acquire()
-        assert holder.poll() is None  # only asked whether it lives (signal 0), never signalled
+        with pytest.raises(subprocess.TimeoutExpired):  # only asked whether it lives (signal 0), never signalled
+            holder.wait(0.5)
     finally:
         holder.kill()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _lock(folder, host=socket.gethostname(), pid=gone.pid, time=time.time())  # fresh, but its process ended
+    lock = ckpt.RunLock(folder, log=lambda _: None)
+    assert lock.acquire() is True
+    lock.release()
     _lock(folder, host=socket.gethostname(), pid=424242, time=time.time())
 
     def not_ours(pid, sig):

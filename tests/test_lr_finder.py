@@ -147,12 +147,10 @@ def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_no
     notebook's run object alike."""
     from helpers.errors import UserError
     from helpers.job import Run
-    from helpers.lr_finder import RangeTestResult, lrs_in_force
 
     found = RangeTestResult([0.1, 1.0], [2.0, 1.5], lr_max=0.3, lr_min=0.01, rule="r",
                             suggestions={"smith_min": 0.01})
-    assert lrs_in_force("auto", "auto", found) == (0.01, 0.3)
-    with pytest.raises(UserError, match=r"--lr-min \(0.5\) must be smaller than --lr-max \(0.3, from the range test\)"):
+    with pytest.raises(UserError, match="must be smaller than --lr-max"):
         lrs_in_force(0.5, "auto", found)
     cfg = TrainConfig(data_dir=str(class_tree), out=str(tmp_path / "nb"), epochs=2, max_at_epoch=1, batch_size=32,
                       width=0.0625, lr_find_iters=20, device="cpu", progress=False, lr_min=5.0)
@@ -170,3 +168,52 @@ def test_the_range_tests_progress_bar_says_what_it_is(split, capsys):
     cfg.progress = True
     range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
     assert "LR range test:" in capsys.readouterr().err
+
+
+def test_lrs_in_force_read_auto_off_the_range_test_and_keep_fixed_numbers():
+    from helpers.errors import UserError
+    from helpers.lr_finder import RangeTestResult, lr_min_for, lrs_in_force
+
+    found = RangeTestResult([0.1, 1.0], [2.0, 1.5], lr_max=0.3, lr_min=0.01, rule="r",
+                            suggestions={"smith_min": 0.02})
+    assert lrs_in_force("auto", "auto", found) == (0.02, 0.3)
+    assert lrs_in_force("auto", "auto", found, "max/8") == (0.3 / 8, 0.3)
+    assert lrs_in_force(0.05, "auto", found) == (0.05, 0.3)
+    assert lrs_in_force("auto", 0.032, found) == (0.016, 0.032)  # smith_min above LRMAX / 2: LRMAX / 2
+    assert lrs_in_force(0.1, 0.2, found) == (0.1, 0.2)
+    with pytest.raises(UserError, match=r"--lr-min \(0.5\) must be smaller than --lr-max \(0.3, from the range "
+                                        r"test\); lower --lr-min"):
+        lrs_in_force(0.5, "auto", found)
+    with pytest.raises(UserError, match=r"--lr-min \(0.3\) must be smaller"):
+        lrs_in_force(0.3, "auto", found)  # equal is not smaller
+    assert lr_min_for(0.4, 0.01) == 0.01 and lr_min_for(0.4, 0.01, "max/8") == 0.05
+    assert lr_min_for(0.4, 0.3) == 0.2 and lr_min_for(0.4, 0.2) == 0.2
+
+
+def test_smooth_is_torch_lr_finders_moving_average():
+    from helpers.lr_finder import smooth
+
+    np.testing.assert_allclose(smooth(np.array([4.0, 2.0, 1.0]), beta=0.5), [4.0, 3.0, 2.0])
+    np.testing.assert_allclose(smooth(np.array([1.0, 0.0, 0.0])), [1.0, 0.95, 0.9025])
+
+
+def test_a_range_test_saved_reads_back_equal_and_a_mismatched_one_is_one_line(tmp_path):
+    from helpers.files import DamagedFile
+    from helpers.lr_finder import RangeTestResult
+
+    r = RangeTestResult([0.1, 1.0, 10.0], [2.0, 1.5, 9.0], lr_max=1.0, lr_min=0.1, rule="first_min_capped",
+                        suggestions={"smith_min": 0.1}, stopped_early="diverged", seconds=3.5, batch_size=512,
+                        settings={"width": 0.25})
+    path = r.save(tmp_path / "new")
+    assert path == tmp_path / "new" / "lr_find.json" and RangeTestResult.load(path) == r
+    assert r.save(tmp_path, "other.json").name == "other.json"
+    d = json.loads(path.read_text())
+    path.write_text(json.dumps({**d, "a_later_field": 1}))
+    assert RangeTestResult.load(path) == r  # fields this version does not know are ignored
+    for bad in ({**d, "losses": [1.0]}, {**d, "lrs": "0.1"}, {**d, "lr_max": "1"}, {**d, "lrs": [0.1, "x", 1.0]}):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(DamagedFile, match="lr_find.json \\(the LR range test\\) is damaged: its LRs"):
+            RangeTestResult.load(path)
+    path.write_text(json.dumps({k: v for k, v in d.items() if k != "rule"}))
+    with pytest.raises(DamagedFile, match="rule"):
+        RangeTestResult.load(path)

@@ -161,3 +161,39 @@ def test_each_worker_draws_its_own_augmentation():
     split = Split(np.repeat(img, 64, axis=0), np.zeros(64, dtype=np.int64))
     batches = [x for x, _ in AlbumentationsTrainLoader(split, 16, torch.device("cpu"), seed=5, num_workers=2).epoch(0)]
     assert not torch.equal(batches[0], batches[1]) and not torch.equal(batches[0], batches[2])
+
+
+def test_inside_a_worker_each_image_keeps_its_label_and_worker_k_draws_from_seed_plus_1_plus_k():
+    """What DataLoader workers run, called here in this process (mutation testing sees only this)."""
+    from helpers.augment import albumentations_train, reseed
+    from helpers.data import Split
+    from helpers.loaders import AlbumentationsTrainLoader, EvalLoader, _AlbumentationsDataset, _ReseedWorker
+
+    rng = np.random.default_rng(2)
+    split = Split(rng.integers(0, 256, (50, 32, 32, 3), dtype=np.uint8), np.arange(50) % 10)
+    ds = _AlbumentationsDataset(split, albumentations_train())
+    x, y = ds[13]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and y == 3 and type(y) is int and len(ds) == 50
+    worker, twin = albumentations_train(), albumentations_train()
+    _ReseedWorker(worker, 5)(2)
+    reseed(twin, 8)
+    img = split.x[0]
+    draws = [(worker(image=img)["image"], twin(image=img)["image"]) for _ in range(4)]
+    assert all(np.array_equal(a, b) for a, b in draws)
+    reseed(twin, 7)
+    assert not all(np.array_equal(worker(image=img)["image"], twin(image=img)["image"]) for _ in range(4))
+    assert len(AlbumentationsTrainLoader(split, 16, torch.device("cpu"))) == 3  # the partial batch dropped
+    assert len(EvalLoader(split, torch.device("cpu"), batch_size=16)) == 4     # the partial batch kept
+    assert len(EvalLoader(split, torch.device("cpu"), batch_size=25)) == 2
+
+
+def test_a_runs_settings_read_back_and_a_damaged_one_is_one_line(tmp_path):
+    from helpers.files import DamagedFile
+
+    cfg = TrainConfig(width=0.25, lr_min=0.01, lr_max=0.4, seed=7)
+    path = tmp_path / "config.json"
+    path.write_text(__import__("json").dumps(cfg.to_dict()))
+    assert TrainConfig.read(path) == cfg
+    path.write_text(__import__("json").dumps({**cfg.to_dict(), "epochs": 0}))
+    with pytest.raises(DamagedFile, match=r"config.json \(the run's settings\) is damaged: --epochs must be"):
+        TrainConfig.read(path)

@@ -184,3 +184,221 @@ def test_a_new_network_starts_from_his_batchnorm_init():
         for bn in bns:
             assert (bn.eps, bn.momentum) == (1e-5, 0.1)
             assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and torch.equal(bn.bias, torch.zeros_like(bn.bias))
+
+
+# the run's wiring, on arrays in memory (fast: no files decoded) ---------------------------------
+def _in_memory(monkeypatch, n_train: int = 1100, n_test: int = 100, batch: int = 512):
+    """The run reads these arrays instead of a folder, at ``batch`` images a step (his 512 by default)."""
+    from types import SimpleNamespace
+
+    from conftest import synthetic_images
+    from helpers.data import Split
+
+    data = SimpleNamespace(train=Split(*synthetic_images(n_train, 0)), test=Split(*synthetic_images(n_test, 1)),
+                           source="synthetic")
+    monkeypatch.setattr(R, "load_cifar10", lambda *a, **k: data)
+    monkeypatch.setitem(R.HYP, "batch_size", batch)
+    return data
+
+
+def _replay(data, width: float, seed: int, limit_train: int, epochs: int):
+    """What the recipe does, step by step from its pieces: the run must come out the same."""
+    keep = np.sort(np.random.default_rng(seed).permutation(len(data.train))[:limit_train])
+    x, y = data.train.x[keep], torch.as_tensor(data.train.y[keep])
+    padded = R.preprocess(x, 4)
+    torch.manual_seed(seed)
+    model = R.Net(width, "page").to(memory_format=torch.channels_last)
+    opt, scaler = R.make_optimizer(model, None)
+    steps, rows = len(y) // R.HYP["batch_size"], []
+    for e in range(epochs):
+        total, correct, seen = R.train_epoch(model, opt, scaler, R.train_batches(padded, y, seed, e),
+                                             R.epoch_lrs(e, steps, epochs, epochs / 2), None)
+        xte = R.preprocess(data.test.x).contiguous(memory_format=torch.channels_last)
+        rows.append((float(total) / seen, float(correct) / seen,
+                     *R.evaluate(model, xte, torch.as_tensor(data.test.y), None)))
+    return model, rows, steps
+
+
+def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_history(tmp_path, monkeypatch):
+    data = _in_memory(monkeypatch, batch=64)  # fast; the recipe's 512 is pinned by the tests above
+    h = R.run("unused", str(tmp_path / "a"), width=0.0625, seed=3, device="cpu", precision="fp32",
+              limit_train=80, epochs=2, log=lambda s: None)
+    model, rows, steps = _replay(data, 0.0625, 3, 80, 2)
+    assert steps == 1 and h["steps_per_epoch"] == 1  # one step an epoch: each run here trains 2 steps
+    assert [(e["epoch"], e["train_loss"], e["train_acc"], e["test_loss"], e["test_acc"]) for e in h["epochs"]] \
+        == [(k + 1, *r) for k, r in enumerate(rows)]
+    assert h["lr"] == R.epoch_lrs(0, 1, 2, 1.0) + R.epoch_lrs(1, 1, 2, 1.0) == [0.4, 0.0]  # the peak: epochs / 2
+    assert h["momentum"] == [0.9] * 2 and [e["lr_last"] for e in h["epochs"]] == h["lr"]
+    assert h["final_test_acc"] == rows[-1][3]
+    assert h["total_seconds"] == round(sum(e["seconds"] for e in h["epochs"]), 1)
+    assert all(0 <= e["train_seconds"] <= e["seconds"] for e in h["epochs"])
+    saved = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    assert saved["epoch"] == 2 and not (tmp_path / "a" / "checkpoint.pt.tmp").exists()
+    for k, v in model.state_dict().items():
+        assert torch.equal(saved["model"][k], v), k
+    assert json.loads((tmp_path / "a" / "history.json").read_text()) == json.loads(json.dumps(h))
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert (config["arm"], config["seed"], config["max_at_epoch"], config["resolved"]["train_images"]) \
+        == ("ref", 3, 1.0, 80)
+
+    real, calls = R.evaluate, []
+
+    def stop_in_epoch_2(*a):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a)
+    monkeypatch.setattr(R, "evaluate", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, device="cpu", precision="fp32",
+              limit_train=80, epochs=2, log=lambda s: None)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    monkeypatch.setattr(R, "evaluate", real)
+    said = []
+    resumed = R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, device="cpu", precision="fp32",
+                    limit_train=80, epochs=2, log=said.append)
+    assert said[0] == f"resuming {tmp_path / 'b'} after epoch 1" and len(said) == 2
+    strip = lambda hist: [{k: v for k, v in e.items() if "seconds" not in k} for e in hist["epochs"]]  # noqa: E731
+    assert strip(resumed) == strip(h) and resumed["lr"] == h["lr"] and resumed["momentum"] == h["momentum"]
+
+
+def test_a_run_without_epochs_is_the_recipes_24_with_the_peak_at_5(tmp_path, monkeypatch):
+    _in_memory(monkeypatch, 512, 10)
+    monkeypatch.setattr(R, "train_epoch", lambda *a: (torch.tensor(1.0), torch.tensor(1), 1))
+    monkeypatch.setattr(R, "evaluate", lambda *a: (0.0, 0.0))
+    h = R.run("unused", str(tmp_path), width=0.0625, device="cpu", log=lambda s: None)
+    assert len(h["epochs"]) == 24 and h["lr"] == [lr for e in range(24) for lr in R.epoch_lrs(e, 1)]
+    assert max(h["lr"]) == h["lr"][4] == 0.4
+
+
+def test_fewer_images_than_a_batch_after_the_limit_is_one_line(tmp_path, monkeypatch):
+    _in_memory(monkeypatch, batch=64)
+    with pytest.raises(ValueError, match=r"fewer training images \(63\) than one batch \(64\)"):
+        R.run("unused", str(tmp_path), width=0.0625, device="cpu", limit_train=63, log=lambda s: None)
+    R.run("unused", str(tmp_path), width=0.0625, device="cpu", limit_train=64, epochs=1, log=lambda s: None)
+
+
+def test_an_epochs_batches_are_reproducible_whole_and_keep_images_with_their_labels():
+    n = 1100
+    padded = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, 40, 40).contiguous() + 1
+    labels = torch.arange(n)
+    batches = list(R.train_batches(padded, labels, 0, 0))
+    assert [tuple(x.shape) for x, _ in batches] == [(512, 3, 32, 32)] * 2  # the partial last batch dropped
+    seen = torch.cat([y for _, y in batches])
+    assert len(set(seen.tolist())) == 1024
+    for x, y in batches:  # each image is its index + 1 everywhere but its cutout (zeros)
+        assert torch.equal(x.amax((1, 2, 3)), y.float() + 1)
+        assert ((x == 0).sum((1, 2, 3)) == 3 * 64).all()
+    order = np.random.default_rng([0, 0]).permutation(n)[:1024]
+    assert seen.tolist() == order.tolist()
+    again = torch.cat([y for _, y in R.train_batches(padded, labels, 0, 0)])
+    assert torch.equal(seen, again)
+    for other in ((0, 1), (1, 0)):
+        assert not torch.equal(seen, torch.cat([y for _, y in R.train_batches(padded, labels, *other)]))
+
+
+def test_evaluation_counts_by_hand_in_eval_mode_and_restores_training_mode():
+    class Known(torch.nn.Module):
+        def forward(self, x):
+            assert not self.training
+            return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 50
+
+    x = torch.zeros(1500, 3, 2, 2)
+    x[:, 0, 0, 0] = torch.arange(1500) % 10
+    y = torch.arange(1500) % 10
+    y[:300] = (y[:300] + 1) % 10  # 300 of 1,500 wrong, spread over the evaluation batches
+    model = Known().train()
+    loss, acc = R.evaluate(model, x, y, None)
+    assert acc == 1200 / 1500 and model.training
+    assert loss == pytest.approx(300 * 50 / 1500, rel=1e-5)  # a wrong one costs 50, a right one ~0
+
+
+def test_precision_is_fp32_on_the_cpu_and_bf16_or_fp16_on_a_gpu(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert R.autocast_dtype(cpu, "auto") is None and R.autocast_dtype(cpu, "bf16") is None
+    assert R.autocast_dtype(cuda, "fp32") is None
+    assert R.autocast_dtype(cuda, "bf16") is torch.bfloat16 and R.autocast_dtype(cuda, "fp16") is torch.float16
+    asked = []
+    for hardware, dtype in ((True, torch.bfloat16), (False, torch.float16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda **k: asked.append(k) or hardware)
+        assert R.autocast_dtype(cuda, "auto") is dtype
+    assert asked == [{"including_emulation": False}] * 2
+
+
+def test_preprocess_normalises_with_his_mean_and_std_then_reflects():
+    x = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    x[0, 0, 0] = [255, 0, 10]
+    x[1, :, :, 1] = 7
+    t = R.preprocess(x)
+    assert t.shape == (2, 3, 32, 32) and t.dtype == torch.float32
+    mean, std = torch.tensor(R.MEAN), torch.tensor(R.STD)
+    torch.testing.assert_close(t[0, :, 0, 0], (torch.tensor([255.0, 0, 10]) - mean) / std)
+    torch.testing.assert_close(t[1, 1, 5, 5], (7 - mean[1]) / std[1])
+    p = R.preprocess(x, 4)
+    assert p.shape == (2, 3, 40, 40)
+    torch.testing.assert_close(p[:, :, 4:36, 4:36], t)
+    torch.testing.assert_close(p[0, :, 4, 0], t[0, :, 0, 4])  # reflect (no edge repeat): column 4 <- 4 away
+
+
+def test_an_epochs_lrs_are_his_schedule_read_one_step_on():
+    for e in (0, 4, 10, 23):
+        assert R.epoch_lrs(e, 2) == [R.lr_at(2 * e + 1, 2), R.lr_at(2 * e + 2, 2)]
+    assert R.epoch_lrs(23, 2)[-1] == 0.0 and R.epoch_lrs(4, 2)[-1] == pytest.approx(0.4)
+    assert R.epoch_lrs(0, 2, 4, 1.0) == [0.2, 0.4] and R.epoch_lrs(2, 2, 4, 1.0) == pytest.approx([0.2, 0.4 / 3])
+    assert R.epoch_lrs(3, 2, 4, 1.0) == pytest.approx([0.4 / 6, 0.0], abs=1e-12)
+
+
+def test_a_step_counts_its_images_and_right_answers_by_hand():
+    class Known(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 50 + self.w
+
+    x = torch.zeros(24, 3, 2, 2)
+    x[:, 0, 0, 0] = torch.arange(24) % 10
+    y = torch.arange(24) % 10
+    y[[0, 9, 17]] = (y[[0, 9, 17]] + 1) % 10  # 3 wrong: one in each batch of 8
+    model = Known()
+    opt, scaler = R.make_optimizer(model, None)
+    total, correct, seen = R.train_epoch(model, opt, scaler, [(x[i:i + 8], y[i:i + 8]) for i in (0, 8, 16)],
+                                         [0.0] * 3, None)
+    assert (int(correct), seen) == (21, 24) and float(total) == pytest.approx(3 * 50, rel=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_a_step_runs_the_network_under_autocast_and_the_loss_in_fp32(dtype, monkeypatch):
+    model = R.Net(0.0625, "page")
+    seen = []
+    model.body[0][0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    real = R.F.cross_entropy
+    monkeypatch.setattr(R.F, "cross_entropy", lambda out, *a, **k: seen.append(out.dtype) or real(out, *a, **k))
+    opt, scaler = R.make_optimizer(model, dtype)
+    R.train_epoch(model, opt, scaler, [(torch.randn(4, 3, 32, 32), torch.arange(4))], [0.1], dtype)
+    assert seen == [dtype or torch.float32, torch.float32]
+
+
+def test_the_grad_scaler_is_on_for_fp16_only():
+    model = R.Net(0.0625, "page")
+    for dtype, on in ((None, False), (torch.bfloat16, False), (torch.float16, True)):
+        opt, scaler = R.make_optimizer(model, dtype)
+        assert scaler.is_enabled() is on
+        assert opt.param_groups[0]["momentum"] == 0.9 and opt.param_groups[0]["weight_decay"] == 5e-4 * 512
+
+
+def test_the_command_line_passes_each_option_to_the_run(tmp_path, monkeypatch, capsys):
+    got = []
+    monkeypatch.setattr(R, "run", lambda *a: got.append(a) or {"final_test_acc": 0.9123})
+    assert R.main(["--data-dir", "d", "--out", "o", "--width", "0.5", "--seed", "3", "--block-order", "assignment",
+                   "--device", "cpu", "--precision", "bf16", "--limit-train", "80", "--epochs", "2"]) == 0
+    assert got == [("d", "o", 0.5, 3, "assignment", "cpu", "bf16", 80, 2)]
+    assert "final test accuracy: 91.23%" in capsys.readouterr().out
+    assert R.main(["--data-dir", "d", "--out", "o"]) == 0
+    assert got[-1] == ("d", "o", 1.0, 0, "page", "auto", "auto", 0, None)
+    for width in ("0", "-1"):
+        with pytest.raises(SystemExit) as e:
+            R.main(["--data-dir", "d", "--out", "o", "--width", width])
+        assert e.value.code == 2 and "--width must be a positive number" in capsys.readouterr().err
+    assert len(got) == 2

@@ -88,3 +88,97 @@ def test_mixed_precision_branches_train(split, dtype):
     first = train_epoch(model, loader.epoch(0), opt, None, prec, 1)
     second = train_epoch(model, loader.epoch(1), opt, None, prec, 2)
     assert np.isfinite(second.loss) and second.loss < first.loss
+
+
+def _clock(monkeypatch, durations: list[float]) -> None:
+    """time.perf_counter as seen by helpers.train: each pair of reads spans the next duration;
+    one read too many fails the test."""
+    import helpers.train as T
+
+    reads = iter([t for i, d in enumerate(durations) for t in (10.0 * i, 10.0 * i + d)])
+    monkeypatch.setattr(T.time, "perf_counter", lambda: next(reads))
+
+
+def test_the_cpu_estimate_is_the_median_of_the_timed_steps_times_the_epoch_and_leaves_the_run_untouched(
+        monkeypatch):
+    from helpers.train import ESTIMATE_STEPS, estimate_epoch_seconds
+
+    torch.manual_seed(0)
+    model = ResNet9(width=0.0625).eval()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    _clock(monkeypatch, [100.0, 2.0, 5.0, 3.0])  # the first, untimed step warms the kernels
+    assert ESTIMATE_STEPS == 3
+    assert estimate_epoch_seconds(model, 4, 97, Precision.for_device(torch.device("cpu"), True, "fp32")) == 3.0 * 97
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items()) and not model.training
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_the_timer_measures_its_block(monkeypatch):
+    from helpers.train import Timer
+
+    _clock(monkeypatch, [2.5])
+    with Timer() as t:
+        pass
+    assert t.seconds == 2.5
+
+
+def test_out_of_memory_names_the_device_its_memory_the_settings_and_what_is_kept(monkeypatch):
+    from types import SimpleNamespace
+
+    from helpers.train import out_of_memory
+
+    e = out_of_memory(torch.device("cpu"), 512, 0.25, "nothing was written")
+    assert isinstance(e, UserError) and str(e).startswith(f"out of GPU memory on CPU ({__import__('os').cpu_count()} "
+                                                          "cores) at batch size 512, width 0.25: lower --batch-size")
+    assert str(e).endswith("; nothing was written")
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d: SimpleNamespace(total_memory=15 * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(1))
+    e = out_of_memory(torch.device("cuda"), 1024, 1.0, "kept")
+    assert "out of GPU memory on Tesla T4 (15.0 GiB) at batch size 1024, width 1: lower" in str(e) and emptied
+
+
+def test_confusion_matrix_and_per_class_accuracy_by_hand():
+    from helpers.train import confusion_matrix, per_class_accuracy
+
+    c = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 4)
+    assert c.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 2, 0], [0, 0, 0, 0]]  # row: true, column: predicted
+    assert per_class_accuracy(c).tolist() == [0.5, 1.0, 2 / 3, 0.0]  # a class without images: 0
+    assert confusion_matrix(np.array([9]), np.array([3])).shape == (10, 10)
+
+
+def test_bf16_in_hardware_on_rocm_or_from_compute_capability_8_of_the_current_gpu(monkeypatch):
+    from types import SimpleNamespace
+
+    from helpers.train import bf16_in_hardware
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    for hip, major, expected in ((None, 7, False), (None, 8, True), ("6.2", 7, True), (None, 9, True)):
+        monkeypatch.setattr(torch.version, "hip", hip)
+        monkeypatch.setattr(torch.cuda, "get_device_properties",
+                            lambda d, major=major: asked.append(d) or SimpleNamespace(major=major))
+        assert bf16_in_hardware() is expected
+    assert set(asked) == {3}  # the current GPU's properties
+
+
+def test_the_ema_averages_batchnorms_running_statistics_with_the_weights():
+    from helpers.train import make_ema
+
+    model = ResNet9(width=0.0625)
+    ema = make_ema(model, 0.5)
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    ema_bn = next(m for m in ema.module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    w0 = bn.weight.detach().clone()
+    with torch.no_grad():
+        bn.running_mean.fill_(2.0)
+        bn.weight.add_(1.0)
+    ema.update_parameters(model)  # the first update copies
+    with torch.no_grad():
+        bn.running_mean.fill_(4.0)
+        bn.weight.add_(1.0)
+    ema.update_parameters(model)
+    assert torch.allclose(ema_bn.running_mean, torch.full_like(bn.running_mean, 3.0))
+    assert torch.allclose(ema_bn.weight, w0 + 1.5)
