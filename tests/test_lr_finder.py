@@ -147,6 +147,7 @@ def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_no
     notebook's run object alike."""
     from helpers.errors import UserError
     from helpers.job import Run
+    from helpers.lr_finder import RangeTestResult, lrs_in_force
 
     found = RangeTestResult([0.1, 1.0], [2.0, 1.5], lr_max=0.3, lr_min=0.01, rule="r",
                             suggestions={"smith_min": 0.01})
