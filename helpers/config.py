@@ -129,11 +129,14 @@ class TrainConfig:
         def finite(v: Any) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-        need(isinstance(self.epochs, int) and self.epochs > 0, "epochs", "a positive integer", self.epochs)
+        def integer(v: Any) -> bool:  # True is an int to Python, not a batch size
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        need(integer(self.epochs) and self.epochs > 0, "epochs", "a positive integer", self.epochs)
         if not (finite(self.max_at_epoch) and 0 < self.max_at_epoch < self.epochs):
             raise UserError(f"--max-at-epoch must lie strictly between 0 and --epochs ({self.epochs}), "
                             f"got {self.max_at_epoch!r}")
-        need(isinstance(self.batch_size, int) and self.batch_size > 0, "batch-size", "a positive integer",
+        need(integer(self.batch_size) and self.batch_size > 0, "batch-size", "a positive integer",
              self.batch_size)
         for name in ("lr_min", "lr_max"):
             v = getattr(self, name)
@@ -156,7 +159,7 @@ class TrainConfig:
              self.logit_scale)
         for name in ("num_workers", "limit_train", "limit_test"):
             v = getattr(self, name)
-            need(isinstance(v, int) and v >= 0, name.replace("_", "-"), "an integer >= 0", v)
+            need(integer(v) and v >= 0, name.replace("_", "-"), "an integer >= 0", v)
         need(finite(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label-smoothing",
              "a number in [0, 1)", self.label_smoothing)
         need(self.tta in TTA_CHOICES, "tta", f"one of {', '.join(TTA_CHOICES)}", self.tta)
@@ -177,5 +180,5 @@ class TrainConfig:
         if not (finite(self.lr_find_start) and finite(self.lr_find_end) and 0 < self.lr_find_start < self.lr_find_end):
             raise UserError(f"--lr-find-start ({self.lr_find_start}) must be a positive number below "
                             f"--lr-find-end ({self.lr_find_end})")
-        need(isinstance(self.lr_find_iters, int) and self.lr_find_iters >= 10, "lr-find-iters",
+        need(integer(self.lr_find_iters) and self.lr_find_iters >= 10, "lr-find-iters",
              "an integer >= 10", self.lr_find_iters)
