@@ -241,3 +241,71 @@ def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alo
     monkeypatch.setattr(ckpt.os, "kill", not_ours)
     with pytest.raises(ckpt.UserError, match="pid 424242"):
         ckpt.RunLock(folder).acquire()
+
+
+def _state(epoch: int) -> dict:
+    return {**{k: {} for k in ckpt.STATE_KEYS}, "model": {"w": torch.full((2,), float(epoch))}, "epoch": epoch}
+
+
+def test_the_newest_checkpoint_loads_where_asked_and_a_damaged_one_falls_back_to_the_one_before(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    newest, previous = folder / ckpt.CHECKPOINT, folder / ckpt.PREVIOUS
+    assert not ckpt.has_checkpoint(folder) and ckpt.load_latest(folder) is None and ckpt.saved_epoch(folder) == 0
+    ckpt.save_checkpoint(_state(1), folder)
+    ckpt.save_checkpoint(_state(2), folder)
+    said = []
+    assert ckpt.load_latest(folder, log=said.append)["epoch"] == 2 and ckpt.saved_epoch(folder) == 2 and not said
+    assert ckpt.load_latest(folder, map_location="meta")["model"]["w"].device.type == "meta"
+    newest.write_bytes(b"cut")
+    assert ckpt.saved_epoch(folder) == 1  # silently
+    assert newest.is_file() and not previous.exists()
+    assert (folder / "checkpoint.pt.damaged").read_bytes() == b"cut"  # kept, never deleted
+    assert ckpt.load_latest(folder, log=said.append)["epoch"] == 1 and not said  # now the newest
+
+    ckpt.save_checkpoint(_state(2), folder)
+    newest.write_bytes(b"cut again")
+    state = ckpt.load_latest(folder, log=said.append, map_location="meta")
+    assert state["epoch"] == 1 and state["model"]["w"].device.type == "meta"
+    assert len(said) == 1 and said[0].startswith(f"{newest} is damaged (")  # then torch's reason, in its words
+    assert said[0].endswith("): continuing from the checkpoint before it, after epoch 1 (the damaged file is kept "
+                            "as checkpoint.pt.damaged)")
+
+
+def test_the_previous_checkpoint_alone_is_a_run_to_continue(tmp_path):
+    ckpt.save_checkpoint(_state(1), tmp_path)
+    ckpt.save_checkpoint(_state(2), tmp_path)
+    (tmp_path / ckpt.CHECKPOINT).unlink()  # killed between the two renames of a save
+    assert ckpt.has_checkpoint(tmp_path)
+    said = []
+    assert ckpt.load_latest(tmp_path, log=said.append)["epoch"] == 1
+    assert said[0].startswith(f"{tmp_path / ckpt.CHECKPOINT} is missing: continuing") and len(said) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.CHECKPOINT]
+
+
+def test_when_neither_checkpoint_loads_one_line_names_both_and_nothing_moves(tmp_path):
+    torch.save([1, 2], tmp_path / ckpt.CHECKPOINT)
+    torch.save({"epoch": 3, "model": {}}, tmp_path / ckpt.PREVIOUS)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ckpt.DamagedFile) as e:
+        ckpt.load_latest(tmp_path)
+    lacks = "not a checkpoint of this package (it lacks "
+    assert str(e.value) == (f"no checkpoint in {tmp_path} can be read ({tmp_path / ckpt.CHECKPOINT} is damaged: {lacks}"
+                            "model, optimizer, scheduler, scaler, rng, history, epoch, config); "
+                            f"{tmp_path / ckpt.PREVIOUS} is damaged: {lacks}optimizer, scheduler, scaler, rng, "
+                            "history, config)); start a new run folder (another --out, or another OUT in the notebook)")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("error,shown", [(RuntimeError("first line\nsecond line"), "first line"),
+                                         (EOFError(), "EOFError"), (ValueError("  "), "ValueError")])
+def test_a_file_torch_cannot_read_is_one_line_with_the_first_line_of_the_reason(tmp_path, monkeypatch, error, shown):
+    path = tmp_path / "x.pt"
+    path.write_bytes(b"x")
+
+    def fail(*a, **k):
+        raise error
+    monkeypatch.setattr(ckpt.torch, "load", fail)
+    with pytest.raises(ckpt.DamagedFile) as e:
+        ckpt.load(path)
+    assert str(e.value) == f"{path} is damaged ({shown})"
