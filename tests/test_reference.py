@@ -368,7 +368,7 @@ def test_a_step_counts_its_images_and_right_answers_by_hand():
     assert (int(correct), seen) == (21, 24) and float(total) == pytest.approx(3 * 50, rel=1e-4)
 
 
-@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16, torch.float16])
 def test_a_step_runs_the_network_under_autocast_and_the_loss_in_fp32(dtype, monkeypatch):
     model = R.Net(0.0625, "page")
     seen = []
