@@ -182,3 +182,72 @@ def test_the_ema_averages_batchnorms_running_statistics_with_the_weights():
     ema.update_parameters(model)
     assert torch.allclose(ema_bn.running_mean, torch.full_like(bn.running_mean, 3.0))
     assert torch.allclose(ema_bn.weight, w0 + 1.5)
+
+
+class _Known(torch.nn.Module):
+    """Predicts the class written in each image's first pixel, 50 logits up; one parameter to train."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 50 + self.w
+
+
+def test_an_epoch_counts_loss_and_accuracy_by_hand_and_records_each_steps_lr_and_momentum():
+    x = torch.zeros(50, 3, 2, 2)
+    x[:, 0, 0, 0] = torch.arange(50) % 10
+    y = torch.arange(50) % 10
+    y[[3, 20, 41]] = (y[[3, 20, 41]] + 1) % 10  # 3 of 50 wrong
+    batches = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 48, 8)] + [(x[48:], y[48:])]  # 6 of 8, 1 of 2
+    model = _Known().eval()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.85)  # w shifts every logit alike: no gradient
+    stepped, averaged = [], []
+
+    class Schedule:  # five steps long, like OneCycleLR(total_steps=5)
+        last_epoch, total_steps = 0, 5
+
+        def step(self):
+            stepped.append(self.last_epoch)
+            self.last_epoch += 1
+            opt.param_groups[0]["lr"] = 0.1 * (self.last_epoch + 1)
+    sched = Schedule()
+    ema = type("Ema", (), {"update_parameters": lambda self, m: averaged.append(m)})()
+    bars = []
+
+    def progress(b):
+        bars.append(b)
+        return b
+    stats = train_epoch(model, batches, opt, sched, Precision.for_device(torch.device("cpu"), True, "fp32"), 1,
+                        progress, 0.0, ema)
+    assert model.training and bars == [batches]
+    assert stats.acc == 47 / 50
+    assert stats.loss == pytest.approx(3 * 50 / 50, rel=1e-4)  # a wrong image costs 50, a right one ~0
+    assert stats.lrs == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5]) and stats.momenta == [0.85] * 7
+    assert stepped == [0, 1, 2, 3] and averaged == [model] * 7  # never past the schedule's last step
+    empty = train_epoch(model, [], opt, None, Precision.for_device(torch.device("cpu"), True, "fp32"), 2)
+    assert (empty.loss, empty.acc, empty.lrs, empty.momenta) == (0.0, 0.0, [], [])
+
+
+def test_the_progress_bar_shows_the_loss_and_lr_every_check():
+    from helpers.train import CHECK_EVERY
+
+    x = torch.zeros(2 * CHECK_EVERY + 1, 3, 2, 2)
+    y = torch.zeros(len(x), dtype=torch.long)
+    shown = []
+
+    class Bar(list):
+        def set_postfix(self, **kw):
+            shown.append((kw, len(self.seen)))
+
+    model = _Known()
+    opt = torch.optim.SGD(model.parameters(), lr=0.25)
+    bar = Bar([(x[i:i + 1], y[i:i + 1]) for i in range(len(x))])
+    bar.seen = []
+    real_iter = list.__iter__
+    bar.__class__.__iter__ = lambda self: (self.seen.append(1) or b for b in real_iter(self))
+    train_epoch(model, None, opt, None, Precision.for_device(torch.device("cpu"), True, "fp32"), 1,
+                lambda _: bar)
+    assert [n for _, n in shown] == [CHECK_EVERY, 2 * CHECK_EVERY]
+    assert all(kw["lr"] == "0.25" and kw["refresh"] is False and float(kw["loss"]) >= 0 for kw, _ in shown)
