@@ -219,7 +219,9 @@ def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alo
     lock = ckpt.RunLock(folder, log=lambda _: None)
     assert lock.acquire() is True
     lock.release()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # SIGHUP as the default would have it (a parent under nohup ignores it): any signal ends the holder
+    holder = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGHUP, "
+                               "signal.SIG_DFL); time.sleep(60)"])
     try:
         _lock(folder, host=socket.gethostname(), pid=holder.pid, time=time.time() - 3600)
         with pytest.raises(ckpt.UserError, match=f"pid {holder.pid}"):
@@ -247,7 +249,7 @@ def _state(epoch: int) -> dict:
     return {**{k: {} for k in ckpt.STATE_KEYS}, "model": {"w": torch.full((2,), float(epoch))}, "epoch": epoch}
 
 
-def test_the_newest_checkpoint_loads_where_asked_and_a_damaged_one_falls_back_to_the_one_before(tmp_path):
+def test_the_newest_checkpoint_loads_where_asked_and_a_damaged_one_falls_back_to_the_one_before(tmp_path, capsys):
     folder = tmp_path / "run"
     folder.mkdir()
     newest, previous = folder / ckpt.CHECKPOINT, folder / ckpt.PREVIOUS
@@ -257,8 +259,9 @@ def test_the_newest_checkpoint_loads_where_asked_and_a_damaged_one_falls_back_to
     said = []
     assert ckpt.load_latest(folder, log=said.append)["epoch"] == 2 and ckpt.saved_epoch(folder) == 2 and not said
     assert ckpt.load_latest(folder, map_location="meta")["model"]["w"].device.type == "meta"
+    assert ckpt.load(newest)["model"]["w"].device.type == "cpu"
     newest.write_bytes(b"cut")
-    assert ckpt.saved_epoch(folder) == 1  # silently
+    assert ckpt.saved_epoch(folder) == 1 and capsys.readouterr() == ("", "")  # silently
     assert newest.is_file() and not previous.exists()
     assert (folder / "checkpoint.pt.damaged").read_bytes() == b"cut"  # kept, never deleted
     assert ckpt.load_latest(folder, log=said.append)["epoch"] == 1 and not said  # now the newest
@@ -309,3 +312,10 @@ def test_a_file_torch_cannot_read_is_one_line_with_the_first_line_of_the_reason(
     with pytest.raises(ckpt.DamagedFile) as e:
         ckpt.load(path)
     assert str(e.value) == f"{path} is damaged ({shown})"
+
+
+def test_renewing_touches_only_a_lock_of_this_process(tmp_path):
+    _lock(tmp_path, host="colab-old-vm", pid=123, time=1000.0)
+    before = (tmp_path / ckpt.LOCK).read_text()
+    ckpt.RunLock(tmp_path).touch()
+    assert (tmp_path / ckpt.LOCK).read_text() == before

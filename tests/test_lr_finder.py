@@ -205,8 +205,9 @@ def test_a_range_test_saved_reads_back_equal_and_a_mismatched_one_is_one_line(tm
     r = RangeTestResult([0.1, 1.0, 10.0], [2.0, 1.5, 9.0], lr_max=1.0, lr_min=0.1, rule="first_min_capped",
                         suggestions={"smith_min": 0.1}, stopped_early="diverged", seconds=3.5, batch_size=512,
                         settings={"width": 0.25})
-    path = r.save(tmp_path / "new")
-    assert path == tmp_path / "new" / "lr_find.json" and RangeTestResult.load(path) == r
+    path = r.save(tmp_path / "new" / "deeper")
+    assert path == tmp_path / "new" / "deeper" / "lr_find.json" and RangeTestResult.load(path) == r
+    assert path.read_text().startswith('{\n  "lrs": [\n    0.1,')  # indented: a file people read
     assert r.save(tmp_path, "other.json").name == "other.json"
     d = json.loads(path.read_text())
     path.write_text(json.dumps({**d, "a_later_field": 1}))
@@ -218,3 +219,15 @@ def test_a_range_test_saved_reads_back_equal_and_a_mismatched_one_is_one_line(tm
     path.write_text(json.dumps({k: v for k, v in d.items() if k != "rule"}))
     with pytest.raises(DamagedFile, match="rule"):
         RangeTestResult.load(path)
+
+
+def test_an_older_range_test_without_the_later_fields_reads_back_with_their_defaults(tmp_path):
+    from helpers.files import DamagedFile
+    from helpers.lr_finder import RangeTestResult
+
+    path = tmp_path / "lr_find.json"
+    path.write_text(json.dumps({"lrs": [0.1, 1.0], "losses": [2.0, 1.0], "lr_max": 1.0, "lr_min": 0.1, "rule": "r"}))
+    r = RangeTestResult.load(path)
+    assert (r.suggestions, r.stopped_early, r.seconds, r.batch_size, r.settings) == ({}, "", 0.0, 0, {})
+    with pytest.raises(DamagedFile, match=r"other.json \(the LR range test\) is missing"):
+        RangeTestResult.load(tmp_path / "other.json")

@@ -197,6 +197,9 @@ def test_a_runs_settings_read_back_and_a_damaged_one_is_one_line(tmp_path):
     path.write_text(__import__("json").dumps({**cfg.to_dict(), "epochs": 0}))
     with pytest.raises(DamagedFile, match=r"config.json \(the run's settings\) is damaged: --epochs must be"):
         TrainConfig.read(path)
+    path.write_text("{")
+    with pytest.raises(DamagedFile, match=r"config.json \(the run's settings\) is damaged: not valid JSON"):
+        TrainConfig.read(path)
 
 
 @pytest.mark.parametrize("bad,line", [
@@ -243,3 +246,52 @@ def test_each_bad_setting_is_one_line_naming_the_option_what_it_must_be_and_the_
         TrainConfig(**bad).validate()
     assert str(e.value) == line
     TrainConfig(**{"amp": False, "precision": "fp32", "nesterov": False, "momentum": 0.0}).validate()
+
+
+def test_an_albumentations_epoch_is_shuffled_whole_batches_each_from_its_workers_own_stream():
+    """Batch k comes from worker k % 2, whose transform is reseeded with the epoch's seed + 1 + k % 2;
+    with no workers, from the transform reseeded with the epoch's seed itself."""
+    from helpers.augment import albumentations_train, reseed
+    from helpers.data import Split
+    from helpers.loaders import AlbumentationsTrainLoader, epoch_seed
+
+    x = np.random.default_rng(3).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8)
+    split = Split(x, np.arange(50))  # a label is the image's index
+
+    def expected(labels_in_batches, seeds):
+        out = []
+        for labels, seed in zip(labels_in_batches, seeds):
+            t = albumentations_train()
+            reseed(t, seed)
+            out.append(torch.stack([t(image=x[int(i)])["image"] for i in labels]))
+        return out
+
+    s = epoch_seed(5, 1)
+    for workers, seeds in ((2, [s + 1, s + 2]), (0, [s])):
+        batches = list(AlbumentationsTrainLoader(split, 16, torch.device("cpu"), seed=5, num_workers=workers).epoch(1))
+        labels = [y for _, y in batches]
+        assert [tuple(b.shape) for b, _ in batches] == [(16, 3, 32, 32)] * 3  # the partial batch dropped
+        order = torch.cat(labels)
+        assert len(set(order.tolist())) == 48 and order.tolist() != sorted(order.tolist())
+        got = [b for b, _ in batches][:len(seeds)]
+        if workers:
+            for g, e in zip(got, expected(labels[:2], seeds)):
+                assert torch.equal(g, e)
+        else:  # one stream for all three batches
+            t = albumentations_train()
+            reseed(t, s)
+            assert torch.equal(torch.cat([b for b, _ in batches]),
+                               torch.stack([t(image=x[int(i)])["image"] for i in order]))
+
+
+def test_the_loader_kind_picks_the_loader_with_its_settings():
+    from helpers.data import Split
+    from helpers.loaders import AlbumentationsTrainLoader, BatchedTrainLoader, make_train_loader
+
+    split = Split(np.zeros((40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 10)
+    cpu = torch.device("cpu")
+    a = make_train_loader("albumentations", split, 8, cpu, 7)
+    assert isinstance(a, AlbumentationsTrainLoader) and (a.batch_size, a.seed, a.device, a.num_workers) == (8, 7, cpu, 2)
+    assert len(a.dataset) == 40 and make_train_loader("albumentations", split, 8, cpu, 7, 0).num_workers == 0
+    b = make_train_loader("batched", split, 8, cpu, 7)
+    assert isinstance(b, BatchedTrainLoader) and (b.batch_size, b.seed, b.device) == (8, 7, cpu) and len(b) == 5

@@ -95,7 +95,7 @@ def _clock(monkeypatch, durations: list[float]) -> None:
     one read too many fails the test."""
     import helpers.train as T
 
-    reads = iter([t for i, d in enumerate(durations) for t in (10.0 * i, 10.0 * i + d)])
+    reads = iter([t for i, d in enumerate(durations) for t in (100.0 + 10 * i, 100.0 + 10 * i + d)])
     monkeypatch.setattr(T.time, "perf_counter", lambda: next(reads))
 
 
@@ -133,11 +133,14 @@ def test_out_of_memory_names_the_device_its_memory_the_settings_and_what_is_kept
                                                           "cores) at batch size 512, width 0.25: lower --batch-size")
     assert str(e).endswith("; nothing was written")
     emptied = []
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d: SimpleNamespace(total_memory=15 * 2**30))
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda d: asked.append(d) or SimpleNamespace(total_memory=15 * 2**30))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d: "Tesla T4")
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(1))
     e = out_of_memory(torch.device("cuda"), 1024, 1.0, "kept")
     assert "out of GPU memory on Tesla T4 (15.0 GiB) at batch size 1024, width 1: lower" in str(e) and emptied
+    assert asked == [torch.device("cuda")]
 
 
 def test_confusion_matrix_and_per_class_accuracy_by_hand():
@@ -251,3 +254,32 @@ def test_the_progress_bar_shows_the_loss_and_lr_every_check():
                 lambda _: bar)
     assert [n for _, n in shown] == [CHECK_EVERY, 2 * CHECK_EVERY]
     assert all(kw["lr"] == "0.25" and kw["refresh"] is False and float(kw["loss"]) >= 0 for kw, _ in shown)
+
+
+def test_a_scaler_state_is_restored_only_into_an_fp16_scaler_and_only_when_there_is_one():
+    fp16 = Precision(torch.device("cpu"), torch.float16)
+    assert fp16.scaler.is_enabled()
+    state = torch.amp.GradScaler("cpu", init_scale=1024.0).state_dict()
+    fp16.load_scaler_state(state)
+    assert fp16.scaler.get_scale() == 1024.0
+    fp16.load_scaler_state({})  # a checkpoint of a CPU or bf16 run: the initial scale stays
+    assert fp16.scaler.get_scale() == 1024.0
+    fp32 = Precision.for_device(torch.device("cpu"), True, "fp32")
+    fp32.load_scaler_state(state)  # a disabled scaler ignores it
+    assert not fp32.scaler.is_enabled()
+
+
+@pytest.mark.parametrize("epochs,steps,peak,ok", [
+    (3, 1, 2.0, True),    # one step up (the first to the peak), one down: the least there is
+    (2, 1, 1.0, False),   # the peak on the first step: no step to rise
+    (3, 1, 2.6, False),   # the peak on the last step: no step to fall
+    (2, 2, 1.0, True),
+])
+def test_the_schedule_needs_a_step_to_rise_and_one_to_fall(epochs, steps, peak, ok):
+    from helpers.schedule import check_schedule
+
+    if ok:
+        check_schedule(epochs, steps, peak)
+    else:
+        with pytest.raises(UserError, match="needs at least one step to rise and one to fall"):
+            check_schedule(epochs, steps, peak)
