@@ -248,6 +248,7 @@ def test_each_bad_setting_is_one_line_naming_the_option_what_it_must_be_and_the_
     TrainConfig(**{"amp": False, "precision": "fp32", "nesterov": False, "momentum": 0.0}).validate()
 
 
+@pytest.mark.filterwarnings("error")  # e.g. memory pinning asked for on a machine without a GPU
 def test_an_albumentations_epoch_is_shuffled_whole_batches_each_from_its_workers_own_stream():
     """Batch k comes from worker k % 2, whose transform is reseeded with the epoch's seed + 1 + k % 2;
     with no workers, from the transform reseeded with the epoch's seed itself."""
