@@ -78,3 +78,22 @@ def test_our_network_is_his_network(order):
     model = seeded(ResNet9(width=WIDTH, block_order=order), order)
     for training, mode in ((True, "train"), (False, "eval")):
         np.testing.assert_allclose(logits(model, training), GOLDEN[f"logits_{order}_{mode}_mode"], rtol=0, atol=1e-12)
+
+
+def test_the_runs_model_takes_its_settings_and_seed_and_every_generator_is_seeded():
+    import random
+
+    from helpers.config import TrainConfig
+    from helpers.model import build_model, seed_everything
+
+    cfg = TrainConfig(width=0.0625, logit_scale=0.5, block_order="page", seed=4)
+    a, b = build_model(cfg, torch.device("cpu")), build_model(cfg, torch.device("cpu"))
+    assert (a.width, a.logit_scale, a.prep[0].weight.is_contiguous(memory_format=torch.channels_last)) == \
+        (0.0625, 0.5, True)
+    assert isinstance(a.layer2[1], torch.nn.BatchNorm2d) and isinstance(a.layer2[3], torch.nn.MaxPool2d)  # page order
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    draws = []
+    for _ in range(2):
+        seed_everything(7)
+        draws.append((random.random(), np.random.rand(), torch.rand(1).item()))
+    assert draws[0] == draws[1]

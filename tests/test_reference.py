@@ -402,3 +402,32 @@ def test_the_command_line_passes_each_option_to_the_run(tmp_path, monkeypatch, c
             R.main(["--data-dir", "d", "--out", "o", "--width", width])
         assert e.value.code == 2 and "--width must be a positive number" in capsys.readouterr().err
     assert len(got) == 2
+
+
+def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downloading(tmp_path, monkeypatch):
+    data = _in_memory(monkeypatch, batch=64)
+    loads, asked = [], []
+    monkeypatch.setattr(R, "load_cifar10", lambda *a, **k: loads.append((a, k)) or data)
+
+    class Stop(Exception):
+        pass
+
+    def choice(dev, precision):
+        asked.append((dev, precision))
+        raise Stop
+    monkeypatch.setattr(R, "autocast_dtype", choice)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for kw in ({}, {"device": "cpu", "precision": "fp16"}):
+        with pytest.raises(Stop):
+            R.run("somewhere", str(tmp_path / "x"), **kw)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(Stop):
+        R.run("somewhere", str(tmp_path / "x"))
+    assert asked == [(torch.device("cpu"), "auto"), (torch.device("cpu"), "fp16"), (torch.device("cuda"), "auto")]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: torch.bfloat16)  # as a GPU with bf16 would
+    log = []
+    R.run("somewhere", str(tmp_path / "bf16"), width=0.0625, limit_train=64, epochs=1, log=log.append)
+    assert loads[-1] == (("somewhere",), {"download": False, "log": log.append})
+    config = json.loads((tmp_path / "bf16" / "config.json").read_text())
+    assert config["resolved"]["precision"] == "bf16"

@@ -48,14 +48,20 @@ def test_divergence_stops_with_epoch_step_and_lr(split):
     assert "diverged at epoch" in msg and "step" in msg and "lr 1e+06" in msg
 
 
-def test_device_choice():
-    assert choose_device("cpu").type == "cpu"
-    assert choose_device("auto").type in ("cuda", "mps", "cpu")
-    with pytest.raises(UserError, match="unknown --device"):
-        choose_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="no CUDA GPU"):
-            choose_device("cuda")
+def test_device_choice_follows_what_torch_reports(monkeypatch):
+    cuda, mps = [False], [False]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda[0])
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps[0])
+    assert choose_device("auto") == torch.device("cpu") == choose_device("cpu") == choose_device()
+    for name, line in (("cuda", "--device cuda asked for, but no CUDA GPU is visible"),
+                       ("mps", "--device mps asked for, but MPS is not available"),
+                       ("tpu", "unknown --device 'tpu'; use auto, cuda, mps or cpu")):
+        with pytest.raises(UserError, match=line.replace("(", r"\(")):
+            choose_device(name)
+    mps[0] = True  # Apple's GPU
+    assert choose_device("auto") == torch.device("mps") == choose_device("mps")
+    cuda[0] = True
+    assert choose_device("auto") == torch.device("cuda") == choose_device("cuda")
 
 
 def test_batch_larger_than_data_is_refused():
