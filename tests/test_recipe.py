@@ -292,7 +292,8 @@ def test_the_loader_kind_picks_the_loader_with_its_settings():
     split = Split(np.zeros((40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 10)
     cpu = torch.device("cpu")
     a = make_train_loader("albumentations", split, 8, cpu, 7)
-    assert isinstance(a, AlbumentationsTrainLoader) and (a.batch_size, a.seed, a.device, a.num_workers) == (8, 7, cpu, 2)
+    assert isinstance(a, AlbumentationsTrainLoader)
+    assert (a.batch_size, a.seed, a.device, a.num_workers) == (8, 7, cpu, 2)
     assert len(a.dataset) == 40 and make_train_loader("albumentations", split, 8, cpu, 7, 0).num_workers == 0
     b = make_train_loader("batched", split, 8, cpu, 7)
     assert isinstance(b, BatchedTrainLoader) and (b.batch_size, b.seed, b.device) == (8, 7, cpu) and len(b) == 5

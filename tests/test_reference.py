@@ -201,13 +201,13 @@ def _in_memory(monkeypatch, n_train: int = 1100, n_test: int = 100, batch: int =
     return data
 
 
-def _replay(data, width: float, seed: int, limit_train: int, epochs: int):
+def _replay(data, width: float, seed: int, limit_train: int, epochs: int, order: str):
     """What the recipe does, step by step from its pieces: the run must come out the same."""
     keep = np.sort(np.random.default_rng(seed).permutation(len(data.train))[:limit_train])
     x, y = data.train.x[keep], torch.as_tensor(data.train.y[keep])
     padded = R.preprocess(x, 4)
     torch.manual_seed(seed)
-    model = R.Net(width, "page").to(memory_format=torch.channels_last)
+    model = R.Net(width, order).to(memory_format=torch.channels_last)
     opt, scaler = R.make_optimizer(model, None)
     steps, rows = len(y) // R.HYP["batch_size"], []
     for e in range(epochs):
@@ -221,9 +221,9 @@ def _replay(data, width: float, seed: int, limit_train: int, epochs: int):
 
 def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_history(tmp_path, monkeypatch):
     data = _in_memory(monkeypatch, batch=64)  # fast; the recipe's 512 is pinned by the tests above
-    h = R.run("unused", str(tmp_path / "a"), width=0.0625, seed=3, device="cpu", precision="fp32",
-              limit_train=80, epochs=2, log=lambda s: None)
-    model, rows, steps = _replay(data, 0.0625, 3, 80, 2)
+    h = R.run("unused", str(tmp_path / "runs" / "a"), width=0.0625, seed=3, order="assignment", device="cpu",
+              precision="fp32", limit_train=80, epochs=2, log=lambda s: None)
+    model, rows, steps = _replay(data, 0.0625, 3, 80, 2, "assignment")
     assert steps == 1 and h["steps_per_epoch"] == 1  # one step an epoch: each run here trains 2 steps
     assert [(e["epoch"], e["train_loss"], e["train_acc"], e["test_loss"], e["test_acc"]) for e in h["epochs"]] \
         == [(k + 1, *r) for k, r in enumerate(rows)]
@@ -232,14 +232,14 @@ def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_hi
     assert h["final_test_acc"] == rows[-1][3]
     assert h["total_seconds"] == round(sum(e["seconds"] for e in h["epochs"]), 1)
     assert all(0 <= e["train_seconds"] <= e["seconds"] for e in h["epochs"])
-    saved = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    assert saved["epoch"] == 2 and not (tmp_path / "a" / "checkpoint.pt.tmp").exists()
+    saved = torch.load(tmp_path / "runs" / "a" / "checkpoint.pt", weights_only=False)
+    assert saved["epoch"] == 2 and not (tmp_path / "runs" / "a" / "checkpoint.pt.tmp").exists()
     for k, v in model.state_dict().items():
         assert torch.equal(saved["model"][k], v), k
-    assert json.loads((tmp_path / "a" / "history.json").read_text()) == json.loads(json.dumps(h))
-    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert json.loads((tmp_path / "runs" / "a" / "history.json").read_text()) == json.loads(json.dumps(h))
+    config = json.loads((tmp_path / "runs" / "a" / "config.json").read_text())
     assert (config["arm"], config["seed"], config["max_at_epoch"], config["resolved"]["train_images"]) \
-        == ("ref", 3, 1.0, 80)
+        == ("ref-assignment-order", 3, 1.0, 80)
 
     real, calls = R.evaluate, []
 
@@ -250,13 +250,13 @@ def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_hi
         return real(*a)
     monkeypatch.setattr(R, "evaluate", stop_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, device="cpu", precision="fp32",
-              limit_train=80, epochs=2, log=lambda s: None)
+        R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, order="assignment", device="cpu",
+              precision="fp32", limit_train=80, epochs=2, log=lambda s: None)
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["epoch"] == 1
     monkeypatch.setattr(R, "evaluate", real)
     said = []
-    resumed = R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, device="cpu", precision="fp32",
-                    limit_train=80, epochs=2, log=said.append)
+    resumed = R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, order="assignment", device="cpu",
+                    precision="fp32", limit_train=80, epochs=2, log=said.append)
     assert said[0] == f"resuming {tmp_path / 'b'} after epoch 1" and len(said) == 2
     strip = lambda hist: [{k: v for k, v in e.items() if "seconds" not in k} for e in hist["epochs"]]  # noqa: E731
     assert strip(resumed) == strip(h) and resumed["lr"] == h["lr"] and resumed["momentum"] == h["momentum"]
@@ -425,9 +425,10 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
         R.run("somewhere", str(tmp_path / "x"))
     assert asked == [(torch.device("cpu"), "auto"), (torch.device("cpu"), "fp16"), (torch.device("cuda"), "auto")]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: torch.bfloat16)  # as a GPU with bf16 would
+    monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: torch.float16)  # as a T4 would
     log = []
-    R.run("somewhere", str(tmp_path / "bf16"), width=0.0625, limit_train=64, epochs=1, log=log.append)
+    R.run("somewhere", str(tmp_path / "fp16"), width=0.0625, limit_train=64, epochs=1, log=log.append)
     assert loads[-1] == (("somewhere",), {"download": False, "log": log.append})
-    config = json.loads((tmp_path / "bf16" / "config.json").read_text())
-    assert config["resolved"]["precision"] == "bf16"
+    config = json.loads((tmp_path / "fp16" / "config.json").read_text())
+    assert config["resolved"]["precision"] == "fp16 + GradScaler"
+    assert "scale" in torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)["scaler"]  # it scaled

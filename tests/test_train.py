@@ -142,11 +142,11 @@ def test_out_of_memory_names_the_device_its_memory_the_settings_and_what_is_kept
     asked = []
     monkeypatch.setattr(torch.cuda, "get_device_properties",
                         lambda d: asked.append(d) or SimpleNamespace(total_memory=15 * 2**30))
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d: asked.append(d) or "Tesla T4")
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(1))
     e = out_of_memory(torch.device("cuda"), 1024, 1.0, "kept")
     assert "out of GPU memory on Tesla T4 (15.0 GiB) at batch size 1024, width 1: lower" in str(e) and emptied
-    assert asked == [torch.device("cuda")]
+    assert asked == [torch.device("cuda")] * 2  # its name and its memory
 
 
 def test_confusion_matrix_and_per_class_accuracy_by_hand():
