@@ -43,7 +43,14 @@ def test_summary_shows_params_and_leaves_batchnorm_stats_alone():
     before = m.prep[1].running_mean.clone()
     text = summary_text(m)
     assert "6,573,120" in text and "[-1, 256, 16, 16]" in text
-    assert torch.equal(before, m.prep[1].running_mean) and m.training
+    assert torch.equal(before, m.prep[1].running_mean) and all(x.training for x in m.modules())
+
+
+def test_the_summary_runs_on_the_cpu_even_where_a_gpu_is_visible(monkeypatch):
+    """torchsummary makes its input on CUDA unless told "cpu"; the summarised copy is on the CPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    model = ResNet9(width=0.0625)
+    assert f"Total params: {count_parameters(model):,}" in summary_text(model)
 
 
 def test_page_block_order_pools_after_bn_relu_with_the_same_parameters_and_shapes():

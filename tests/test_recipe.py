@@ -110,7 +110,7 @@ def test_evaluation_counts_by_hand_in_eval_mode_and_restores_the_mode():
     ("momentum", 0.99, True), ("momentum", 1.0, False), ("momentum", -0.01, False),
     ("label_smoothing", 0.99, True), ("label_smoothing", 1.0, False),
     ("ema", 0.999, True), ("ema", 1.0, False), ("ema", -0.1, False),
-    ("width", 0.0546, False), ("width", 0.0547, True),
+    ("width", 0.0546, False), ("width", 0.0547, True), ("width", 3.5 / 64, True),
     ("max_at_epoch", 23.5, True), ("max_at_epoch", 24, False), ("max_at_epoch", 0, False),
     ("lr_find_iters", 10, True), ("lr_find_iters", 9, False),
     ("weight_decay", 0.0, True), ("weight_decay", -1e-9, False),
@@ -237,6 +237,7 @@ def test_a_runs_settings_read_back_and_a_damaged_one_is_one_line(tmp_path):
     ({"lr_find_start": 1.0, "lr_find_end": 1.0}, "--lr-find-start (1.0) must be a positive number below "
                                                  "--lr-find-end (1.0)"),
     ({"lr_find_iters": 9}, "--lr-find-iters must be an integer >= 10, got 9"),
+    ({"lr_find_start": 0}, "--lr-find-start (0) must be a positive number below --lr-find-end (100.0)"),
 ])
 def test_each_bad_setting_is_one_line_naming_the_option_what_it_must_be_and_the_value(bad, line):
     """What a user reads (the command line prints it after 'error: '; the notebook raises it)."""
@@ -246,6 +247,9 @@ def test_each_bad_setting_is_one_line_naming_the_option_what_it_must_be_and_the_
         TrainConfig(**bad).validate()
     assert str(e.value) == line
     TrainConfig(**{"amp": False, "precision": "fp32", "nesterov": False, "momentum": 0.0}).validate()
+    for ok in ({"amp": False}, {"epochs": 1, "max_at_epoch": 0.5}, {"lr_max": 0.4}, {"lr_min": 0.01},
+               {"lr_find_start": 1e-9}):
+        TrainConfig(**ok).validate()
 
 
 @pytest.mark.filterwarnings("error")  # e.g. memory pinning asked for on a machine without a GPU

@@ -231,7 +231,9 @@ def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_hi
     assert h["momentum"] == [0.9] * 2 and [e["lr_last"] for e in h["epochs"]] == h["lr"]
     assert h["final_test_acc"] == rows[-1][3]
     assert h["total_seconds"] == round(sum(e["seconds"] for e in h["epochs"]), 1)
-    assert all(0 <= e["train_seconds"] <= e["seconds"] for e in h["epochs"])
+    assert all(0 <= e["train_seconds"] <= e["seconds"] < 60 for e in h["epochs"])
+    assert all(isinstance(e[k], float) and e[k] == round(e[k], 2) for e in h["epochs"] for k in ("seconds",
+                                                                                             "train_seconds"))
     saved = torch.load(tmp_path / "runs" / "a" / "checkpoint.pt", weights_only=False)
     assert saved["epoch"] == 2 and not (tmp_path / "runs" / "a" / "checkpoint.pt.tmp").exists()
     for k, v in model.state_dict().items():
@@ -253,6 +255,7 @@ def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_hi
         R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, order="assignment", device="cpu",
               precision="fp32", limit_train=80, epochs=2, log=lambda s: None)
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert len(json.loads((tmp_path / "b" / "history.json").read_text())["epochs"]) == 1  # written every epoch
     monkeypatch.setattr(R, "evaluate", real)
     said = []
     resumed = R.run("unused", str(tmp_path / "b"), width=0.0625, seed=3, order="assignment", device="cpu",
@@ -426,9 +429,20 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
     assert asked == [(torch.device("cpu"), "auto"), (torch.device("cpu"), "fp16"), (torch.device("cuda"), "auto")]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: torch.float16)  # as a T4 would
+    passed, train_epoch, evaluate = [], R.train_epoch, R.evaluate
+    monkeypatch.setattr(R, "train_epoch", lambda *a: passed.append(("train", a[-1])) or train_epoch(*a))
+    monkeypatch.setattr(R, "evaluate", lambda *a: passed.append(("test", a[-1])) or evaluate(*a))
     log = []
     R.run("somewhere", str(tmp_path / "fp16"), width=0.0625, limit_train=64, epochs=1, log=log.append)
     assert loads[-1] == (("somewhere",), {"download": False, "log": log.append})
     config = json.loads((tmp_path / "fp16" / "config.json").read_text())
     assert config["resolved"]["precision"] == "fp16 + GradScaler"
     assert "scale" in torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)["scaler"]  # it scaled
+    assert passed == [("train", torch.float16), ("test", torch.float16)]  # trained and evaluated in half precision
+
+
+def test_his_network_by_default_full_width_pooling_after_batchnorm_and_never_without_channels():
+    full = R.Net()
+    assert sum(p.numel() for p in full.parameters()) == 6_573_120
+    assert [type(m).__name__ for m in full.body[1]] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert R.Net(0.01).body[0][0].out_channels == 1  # round(64 x 0.01) = 1: at least one, not more
