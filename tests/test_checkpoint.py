@@ -319,3 +319,28 @@ def test_renewing_touches_only_a_lock_of_this_process(tmp_path):
     before = (tmp_path / ckpt.LOCK).read_text()
     ckpt.RunLock(tmp_path).touch()
     assert (tmp_path / ckpt.LOCK).read_text() == before
+
+
+def test_a_live_lock_is_refused_saying_whose_it_is_and_how_long_to_wait(tmp_path):
+    folder = tmp_path / "deep" / "run"
+    _lock(folder, host="colab-old-vm", pid=123, time=time.time() - 4)
+    with pytest.raises(ckpt.UserError) as e:
+        ckpt.RunLock(folder).acquire()
+    assert str(e.value) == (f"another process writes to {folder} (pid 123 on colab-old-vm, lock renewed 4 s ago); "
+                            f"if that runtime is gone, its lock expires {int(ckpt.STALE_SECONDS) - 4} s from now: "
+                            "try again then, or choose another output folder")
+    _lock(folder, host=socket.gethostname(), pid=1, time=time.time())  # pid 1 lives: this machine's init
+    with pytest.raises(ckpt.UserError, match=r"\(pid 1 on .*, lock renewed 0 s ago\); wait for it to finish, or"):
+        ckpt.RunLock(folder).acquire()
+
+
+def test_a_lock_is_taken_in_a_new_folder_renewed_by_a_daemon_thread_and_taken_once(tmp_path):
+    folder = tmp_path / "new" / "run"
+    lock = ckpt.RunLock(folder)
+    assert lock.acquire() is True and (folder / ckpt.LOCK).is_file()
+    try:
+        assert [t.daemon for t in threading.enumerate() if t.name == f"run-lock-lease {folder}"] == [True]
+        assert ckpt.RunLock(folder).acquire() is False  # this process holds it already: not taken twice
+    finally:
+        lock.release()
+    assert not (folder / ckpt.LOCK).exists()
