@@ -344,3 +344,16 @@ def test_a_lock_is_taken_in_a_new_folder_renewed_by_a_daemon_thread_and_taken_on
     finally:
         lock.release()
     assert not (folder / ckpt.LOCK).exists()
+
+
+def test_releasing_leaves_another_writers_lock_and_may_be_repeated(tmp_path):
+    ckpt.RunLock(tmp_path).release()  # never taken: nothing to do
+    _lock(tmp_path, host="colab-old-vm", pid=123, time=time.time())
+    ckpt.RunLock(tmp_path).release()
+    assert json.loads((tmp_path / ckpt.LOCK).read_text())["host"] == "colab-old-vm"
+    (tmp_path / ckpt.LOCK).unlink()
+    lock = ckpt.RunLock(tmp_path)
+    lock.acquire()
+    lock.release()
+    lock.release()
+    assert not (tmp_path / ckpt.LOCK).exists()
