@@ -119,7 +119,6 @@ class EvalLoader:
     """Normalized, un-augmented images in large batches, held on ``device``."""
 
     def __init__(self, split: Split, device: torch.device, batch_size: int = 1024) -> None:
-        self.split = split
         chunks = [normalize(torch.as_tensor(split.x[i:i + 8192])) for i in range(0, len(split), 8192)]
         self.images = torch.cat(chunks).to(device)
         self.labels = torch.as_tensor(split.y).to(device)

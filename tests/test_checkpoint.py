@@ -357,3 +357,10 @@ def test_releasing_leaves_another_writers_lock_and_may_be_repeated(tmp_path):
     lock.release()
     lock.release()
     assert not (tmp_path / ckpt.LOCK).exists()
+
+
+def test_a_lock_file_that_is_not_a_json_object_holds_nothing(tmp_path):
+    (tmp_path / ckpt.LOCK).write_text("[1, 2]")
+    lock = ckpt.RunLock(tmp_path, log=lambda _: None)
+    assert lock.holder() is None and lock.acquire() is True
+    lock.release()

@@ -231,3 +231,36 @@ def test_an_older_range_test_without_the_later_fields_reads_back_with_their_defa
     assert (r.suggestions, r.stopped_early, r.seconds, r.batch_size, r.settings) == ({}, "", 0.0, 0, {})
     with pytest.raises(DamagedFile, match=r"other.json \(the LR range test\) is missing"):
         RangeTestResult.load(tmp_path / "other.json")
+
+
+def test_its_bar_is_a_labelled_text_bar_that_goes_away(split):
+    import torch_lr_finder.lr_finder as tlf
+
+    model, loader, cfg = setup(split, iters=10)
+    for progress in (True, False):
+        cfg.progress = progress
+        range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+        assert tlf.tqdm.keywords == {"desc": "LR range test", "disable": not progress, "leave": False,
+                                     "mininterval": 1.0}
+
+
+def test_its_loss_is_trainings_and_its_batches_come_from_epochs_apart_from_trainings():
+    from helpers.lr_finder import _EpochIter, _finite_loss, _StopRangeTest
+    from helpers.train import classification_loss
+
+    out, y = torch.randn(6, 10), torch.arange(6)
+    assert torch.equal(_finite_loss(out, y), classification_loss(out, y))
+    assert torch.equal(_finite_loss(out, y, 0.2), classification_loss(out, y, 0.2))
+    with pytest.raises(_StopRangeTest):
+        _finite_loss(torch.full((6, 10), float("nan")), y)
+    asked = []
+
+    class Loader:
+        def epoch(self, k):
+            asked.append(k)
+            return [k]
+
+        def __len__(self):
+            return 7
+    it = _EpochIter(Loader())
+    assert len(it) == 7 and list(it) == [10**6 + 1] and list(it) == [10**6 + 2] and asked == [10**6 + 1, 10**6 + 2]

@@ -301,3 +301,23 @@ def test_the_loader_kind_picks_the_loader_with_its_settings():
     assert len(a.dataset) == 40 and make_train_loader("albumentations", split, 8, cpu, 7, 0).num_workers == 0
     b = make_train_loader("batched", split, 8, cpu, 7)
     assert isinstance(b, BatchedTrainLoader) and (b.batch_size, b.seed, b.device) == (8, 7, cpu) and len(b) == 5
+
+
+def test_evaluation_batches_hold_every_test_image_once_in_order():
+    from helpers.augment import normalize
+    from helpers.data import Split
+    from helpers.loaders import AlbumentationsTrainLoader, EvalLoader
+
+    n = 8200  # normalised 8,192 at a time: two chunks
+    x = np.random.default_rng(4).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    split = Split(x, np.arange(n) % 10)
+    loader = EvalLoader(split, torch.device("cpu"))
+    assert loader.batch_size == 1024 and len(loader) == 9
+    torch.testing.assert_close(loader.images, normalize(torch.as_tensor(x)), rtol=0, atol=0)
+    small = EvalLoader(Split(x[:50], np.arange(50)), torch.device("cpu"), batch_size=16)
+    batches = list(small)
+    assert [len(y) for _, y in batches] == [16, 16, 16, 2]
+    assert torch.cat([y for _, y in batches]).tolist() == list(range(50))
+    assert torch.equal(torch.cat([b for b, _ in batches]), small.images)
+    a = AlbumentationsTrainLoader(Split(x[:50], np.arange(50)), 16, torch.device("cpu"))
+    assert (a.seed, a.num_workers) == (0, 2)
