@@ -264,3 +264,87 @@ def test_its_loss_is_trainings_and_its_batches_come_from_epochs_apart_from_train
             return 7
     it = _EpochIter(Loader())
     assert len(it) == 7 and list(it) == [10**6 + 1] and list(it) == [10**6 + 2] and asked == [10**6 + 1, 10**6 + 2]
+
+
+@pytest.mark.parametrize("dtype,ending", [(None, ""), (torch.bfloat16, "diverged"), (torch.float16, "non-finite loss")])
+def test_the_range_test_asks_torch_lr_finder_for_the_recipes_sweep_and_records_what_it_found(monkeypatch, capsys,
+                                                                                             dtype, ending):
+    import functools
+    from types import SimpleNamespace
+
+    import torch_lr_finder.lr_finder as tlf
+
+    from helpers.lr_finder import _EpochIter, _finite_loss, _StopRangeTest, settings_of
+
+    lrs = list(np.geomspace(1e-3, 10, 30))
+    losses = list(2.3 - np.sin(np.linspace(0, 3, 30)))
+    made = []
+
+    class Finder:
+        def __init__(self, model, optimizer, criterion, device=None, **amp):
+            made.append({"optimizer": optimizer, "criterion": criterion, "device": device, "amp": amp})
+            self.model, self.optimizer, self.history = model, optimizer, {"lr": [], "loss": []}
+
+        def range_test(self, batches, **kw):
+            made[-1].update(batches=batches, kw=kw)
+            self.model.train()
+            self.optimizer.param_groups[0].update(lr=99.0, initial_lr=1.0)
+            print("Learning rate search finished")
+            n = 30 if ending == "" else 20
+            self.history = {"lr": lrs[:n], "loss": losses[:n]}
+            if ending == "non-finite loss":
+                raise _StopRangeTest
+
+        def reset(self):
+            made[-1]["reset"] = True
+
+    monkeypatch.setattr(tlf, "LRFinder", Finder)
+    monkeypatch.setattr(tlf, "TrainDataLoaderIter", lambda it: it)
+    model = ResNet9(width=0.0625).eval()
+    cfg = TrainConfig(lr_find_iters=30, lr_find_start=1e-3, lr_find_end=10.0, label_smoothing=0.1, momentum=0.8,
+                      nesterov=False, lr_max_rule="steepest", lr_min_rule="max/8", progress=False)
+    loader = SimpleNamespace(batch_size=64)
+    passed = torch.optim.SGD(model.parameters(), lr=0.123) if dtype is None else None
+    r = range_test(model, loader, CPU, Precision(CPU, dtype), cfg, optimizer=passed, log=lambda s: None)
+    m = made[0]
+    assert m["kw"] == {"start_lr": 1e-3, "end_lr": 10.0, "num_iter": 30, "step_mode": "exp", "smooth_f": 0.05,
+                       "diverge_th": 5}
+    assert m["device"] == CPU and m["reset"] and isinstance(m["batches"], _EpochIter) and m["batches"].loader is loader
+    assert isinstance(m["criterion"], functools.partial) and m["criterion"].func is _finite_loss
+    assert m["criterion"].keywords == {"label_smoothing": 0.1}
+    if dtype is None:
+        assert m["amp"] == {} and m["optimizer"] is passed
+        assert passed.param_groups[0]["lr"] == 0.123 and "initial_lr" not in passed.param_groups[0]
+    else:
+        scaler = m["amp"].pop("grad_scaler")
+        assert m["amp"] == {"amp_backend": "torch", "amp_config": {"device_type": "cpu", "dtype": dtype}}
+        assert scaler.is_enabled() is (dtype == torch.float16)
+        group = m["optimizer"].param_groups[0]
+        assert (group["momentum"], group["nesterov"], group["weight_decay"]) == (0.8, False, 5e-4)
+    assert not model.training and capsys.readouterr().out == ""
+    n = len(r.lrs)
+    assert (n, r.stopped_early) == ((30, "") if ending == "" else (20, ending))
+    lr_max, lr_min, values = suggest(lrs[:n], losses[:n], "steepest", "max/8")
+    assert (r.lr_max, r.lr_min, r.suggestions, r.rule) == (lr_max, lr_min, values, "lr_max=steepest, lr_min=max/8")
+    assert r.lrs == lrs[:n] and r.losses == losses[:n] and all(type(v) is float for v in r.lrs + r.losses)
+    assert 0 <= r.seconds < 60 and r.batch_size == 64 and r.settings == settings_of(cfg)
+
+
+@pytest.mark.parametrize("curve,expected", [
+    ([2.0, 3.0, 1.75, 0.0], 2),   # the first point 10% of the way down to the minimum
+    ([2.0, 1.9, 1.0], 1),         # exactly 10% of the way down counts
+    ([2.0, 1.9, 1.6, 1.5], 1),    # a small drop (below 1) is a drop
+    ([1.0, 2.0, 3.0], 0),         # no drop: the first LR
+])
+def test_smiths_lrmin_by_hand(curve, expected):
+    lrs = np.arange(1.0, 6 + len(curve))  # five start-up points, skipped
+    losses = np.array([9.0] * 5 + curve)
+    assert suggest_smith_min(lrs, losses) == lrs[5 + expected]
+
+
+def test_the_settings_a_range_test_depends_on():
+    from helpers.lr_finder import SETTINGS, settings_of
+
+    cfg = TrainConfig(width=0.25, seed=3)
+    assert settings_of(cfg) == {k: getattr(cfg, k) for k in SETTINGS} and settings_of(cfg)["width"] == 0.25
+    assert {"width", "seed", "batch_size", "lr_find_iters", "lr_max_rule"} <= set(SETTINGS)
