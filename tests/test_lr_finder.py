@@ -301,8 +301,9 @@ def test_the_range_test_asks_torch_lr_finder_for_the_recipes_sweep_and_records_w
     monkeypatch.setattr(tlf, "LRFinder", Finder)
     monkeypatch.setattr(tlf, "TrainDataLoaderIter", lambda it: it)
     model = ResNet9(width=0.0625).eval()
+    rule = "smith" if dtype is None else "max/8"
     cfg = TrainConfig(lr_find_iters=30, lr_find_start=1e-3, lr_find_end=10.0, label_smoothing=0.1, momentum=0.8,
-                      nesterov=False, lr_max_rule="steepest", lr_min_rule="max/8", progress=False)
+                      nesterov=False, lr_max_rule="steepest", lr_min_rule=rule, progress=False)
     loader = SimpleNamespace(batch_size=64)
     passed = torch.optim.SGD(model.parameters(), lr=0.123) if dtype is None else None
     r = range_test(model, loader, CPU, Precision(CPU, dtype), cfg, optimizer=passed, log=lambda s: None)
@@ -324,8 +325,8 @@ def test_the_range_test_asks_torch_lr_finder_for_the_recipes_sweep_and_records_w
     assert not model.training and capsys.readouterr().out == ""
     n = len(r.lrs)
     assert (n, r.stopped_early) == ((30, "") if ending == "" else (20, ending))
-    lr_max, lr_min, values = suggest(lrs[:n], losses[:n], "steepest", "max/8")
-    assert (r.lr_max, r.lr_min, r.suggestions, r.rule) == (lr_max, lr_min, values, "lr_max=steepest, lr_min=max/8")
+    lr_max, lr_min, values = suggest(lrs[:n], losses[:n], "steepest", rule)
+    assert (r.lr_max, r.lr_min, r.suggestions, r.rule) == (lr_max, lr_min, values, f"lr_max=steepest, lr_min={rule}")
     assert r.lrs == lrs[:n] and r.losses == losses[:n] and all(type(v) is float for v in r.lrs + r.losses)
     assert 0 <= r.seconds < 60 and r.batch_size == 64 and r.settings == settings_of(cfg)
 

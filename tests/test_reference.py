@@ -420,13 +420,13 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
         raise Stop
     monkeypatch.setattr(R, "autocast_dtype", choice)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(Stop):
+        R.run("somewhere", str(tmp_path / "x"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for kw in ({}, {"device": "cpu", "precision": "fp16"}):
         with pytest.raises(Stop):
             R.run("somewhere", str(tmp_path / "x"), **kw)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    with pytest.raises(Stop):
-        R.run("somewhere", str(tmp_path / "x"))
-    assert asked == [(torch.device("cpu"), "auto"), (torch.device("cpu"), "fp16"), (torch.device("cuda"), "auto")]
+    assert asked == [(torch.device("cpu"), "auto"), (torch.device("cuda"), "auto"), (torch.device("cpu"), "fp16")]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: torch.float16)  # as a T4 would
     passed, train_epoch, evaluate = [], R.train_epoch, R.evaluate
