@@ -19,8 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # mutmut's exit codes (mutmut/stats.py): what each verdict is called here
+# (mutmut calls -9 and -11 "segfault": the tests' process was killed past its time limit, or crashed; either
+# way the tests did not pass, so the mutant was noticed)
 VERDICT = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
-           24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", None: "not run yet", 2: "not run yet"}
+           24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", -9: "timeout", -11: "killed",
+           None: "not run yet", 2: "not run yet"}
 JUDGED = re.compile(r"^- `(?P<name>[\w.ǁ]+)`: ", re.M)
 
 
