@@ -81,9 +81,13 @@ class Run:
         """``state``: the checkpoint the run continues (None: a new run); ``lock``: the folder's
         lock when this object took it, released by :meth:`close`."""
         self.cfg, self.run_dir, self.state, self.log = cfg, run_dir, state, log
-        self.resuming = state is not None
         self._data, self._lock = data, lock
         self._range_test: RangeTestResult | None = None
+
+    @property
+    def resuming(self) -> bool:
+        """Whether the run continues a checkpoint."""
+        return self.state is not None
 
     @classmethod
     def new(cls, cfg: TrainConfig, data: Cifar10 | None = None, log: Log = print) -> "Run":

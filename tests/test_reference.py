@@ -9,7 +9,7 @@ import torch
 
 ROOT = Path(__file__).parents[1]
 from benchmarks import reference as R  # noqa: E402
-from conftest import write_class_folders  # noqa: E402
+from conftest import KnownPredictions, write_class_folders  # noqa: E402
 from page_golden import GOLDEN, WIDTH, inputs, logits, raw_images, seeded  # noqa: E402
 
 
@@ -352,19 +352,11 @@ def test_an_epochs_lrs_are_his_schedule_read_one_step_on():
 
 
 def test_a_step_counts_its_images_and_right_answers_by_hand():
-    class Known(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(()))
-
-        def forward(self, x):
-            return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 50 + self.w
-
     x = torch.zeros(24, 3, 2, 2)
     x[:, 0, 0, 0] = torch.arange(24) % 10
     y = torch.arange(24) % 10
     y[[0, 9, 17]] = (y[[0, 9, 17]] + 1) % 10  # 3 wrong: one in each batch of 8
-    model = Known()
+    model = KnownPredictions()
     opt, scaler = R.make_optimizer(model, None)
     total, correct, seen = R.train_epoch(model, opt, scaler, [(x[i:i + 8], y[i:i + 8]) for i in (0, 8, 16)],
                                          [0.0] * 3, None)

@@ -8,6 +8,7 @@ from helpers.model import ResNet9
 from helpers.schedule import one_cycle
 from helpers.train import Diverged, Precision, choose_device, evaluate, make_optimizer, train_epoch
 from helpers.errors import UserError
+from conftest import KnownPredictions
 
 
 def _fit(split: Split, epochs: int, lr_max: float = 0.4, seed: int = 0):
@@ -193,24 +194,13 @@ def test_the_ema_averages_batchnorms_running_statistics_with_the_weights():
     assert torch.allclose(ema_bn.weight, w0 + 1.5)
 
 
-class _Known(torch.nn.Module):
-    """Predicts the class written in each image's first pixel, 50 logits up; one parameter to train."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(()))
-
-    def forward(self, x):
-        return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 50 + self.w
-
-
 def test_an_epoch_counts_loss_and_accuracy_by_hand_and_records_each_steps_lr_and_momentum():
     x = torch.zeros(50, 3, 2, 2)
     x[:, 0, 0, 0] = torch.arange(50) % 10
     y = torch.arange(50) % 10
     y[[3, 20, 41]] = (y[[3, 20, 41]] + 1) % 10  # 3 of 50 wrong
     batches = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 48, 8)] + [(x[48:], y[48:])]  # 6 of 8, 1 of 2
-    model = _Known().eval()
+    model = KnownPredictions().eval()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.85)  # w shifts every logit alike: no gradient
     stepped, averaged = [], []
 
@@ -250,7 +240,7 @@ def test_the_progress_bar_shows_the_loss_and_lr_every_check():
         def set_postfix(self, **kw):
             shown.append((kw, len(self.seen)))
 
-    model = _Known()
+    model = KnownPredictions()
     opt = torch.optim.SGD(model.parameters(), lr=0.25)
     bar = Bar([(x[i:i + 1], y[i:i + 1]) for i in range(len(x))])
     bar.seen = []
