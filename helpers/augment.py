@@ -141,7 +141,7 @@ class BatchedAugment:
         self.shift = (-torch.tensor(CIFAR10_MEAN) * 255 / std).repeat(CROP * CROP).to(dev)
 
     @staticmethod
-    def pad(x: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    def pad(x: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
         """uint8 NHWC images -> uint8 NHWC reflect-padded by 4 (cv2 BORDER_REFLECT_101 == torch 'reflect')."""
         x = torch.as_tensor(x).to(device).permute(0, 3, 1, 2)
         # torch's reflect pad needs a float NCHW tensor; pad in chunks to bound memory.

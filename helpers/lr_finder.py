@@ -253,7 +253,7 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     amp = {}
     if precision.dtype is not None:  # torch-lr-finder requires a scaler with its torch backend
         amp = {"amp_backend": "torch", "amp_config": {"device_type": device.type, "dtype": precision.dtype},
-               "grad_scaler": torch.amp.GradScaler(device.type, enabled=precision.dtype == torch.float16)}
+               "grad_scaler": precision.new_scaler()}  # its own: the test's steps leave training's scale alone
     loss = functools.partial(_finite_loss, label_smoothing=getattr(cfg, "label_smoothing", 0.0))
     finder = LRFinder(model, optimizer, loss, device=device, **amp)
     t0 = time.perf_counter()

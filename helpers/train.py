@@ -67,7 +67,11 @@ class Precision:
     scaler: torch.amp.GradScaler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scaler = torch.amp.GradScaler(self.device_type, enabled=self.dtype == torch.float16)
+        self.scaler = self.new_scaler()
+
+    def new_scaler(self) -> torch.amp.GradScaler:
+        """A loss scaler for this precision, at its initial scale: on for fp16 only."""
+        return torch.amp.GradScaler(self.device_type, enabled=self.dtype == torch.float16)
 
     @classmethod
     def for_device(cls, device: torch.device, amp: bool = True, choice: str = "auto") -> "Precision":
@@ -255,8 +259,9 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Te
                 bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lrs[-1]:.3g}", refresh=False)
     if step:
         _raise_if_diverged(bad_step, bad_loss, lrs, epoch)
-    return EpochStats(float(total_loss) / max(seen, 1) if seen else 0.0,
-                      int(correct) / max(seen, 1) if seen else 0.0, lrs, momenta)
+    if not seen:
+        return EpochStats(0.0, 0.0, lrs, momenta)
+    return EpochStats(float(total_loss) / seen, int(correct) / seen, lrs, momenta)
 
 
 def _raise_if_diverged(bad_step: torch.Tensor, bad_loss: torch.Tensor, lrs: list[float], epoch: int) -> None:

@@ -188,3 +188,13 @@ def test_the_transforms_are_strict_a_misspelt_input_is_refused(make):
     img = np.zeros((32, 32, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="imgae"):
         make()(image=img, imgae=img)
+
+
+def test_reseed_gives_the_compose_and_each_transform_its_own_spawned_seed():
+    """Child k of SeedSequence(seed): child 0 for the Compose, child k for transform k (so no two
+    draw from the same stream, and a worker's seed fixes every one of them)."""
+    t = albumentations_train()
+    reseed(t, 11)
+    children = np.random.SeedSequence(11).spawn(len(t.transforms) + 1)
+    want = [int(c.generate_state(1)[0]) for c in children]
+    assert [t.seed] + [x.seed for x in t.transforms] == want and len(set(want)) == len(want)

@@ -164,7 +164,22 @@ def test_evaluation_uses_the_eager_module_with_compile(class_tree, tmp_path, mon
 def test_precision_switch_on_a_gpu(monkeypatch, capability, choice, dtype):
     pretend_cuda_gpu(monkeypatch, capability)
     p = Precision.for_device(torch.device("cuda"), True, choice)
-    assert p.dtype == dtype and p.scaler.is_enabled() == (dtype == torch.float16)
+    assert p.dtype == dtype and p.scaler.is_enabled() == (dtype == torch.float16) and p.device_type == "cuda"
+
+
+def test_the_loss_scaler_is_made_for_the_precisions_device(monkeypatch):
+    """torch turns off a CUDA scaler where CUDA cannot run: seen only if the scaler was made for "cuda"."""
+    monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: True)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        assert not Precision("cuda", torch.float16).scaler.is_enabled()
+    assert Precision("cpu", torch.float16).scaler.is_enabled() and Precision("cpu", torch.float16).new_scaler().is_enabled()
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16, torch.float16])
+def test_autocast_runs_a_half_precision_in_its_dtype_and_fp32_as_fp32(dtype):
+    with Precision("cpu", dtype).autocast():
+        out = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert out.dtype == (dtype or torch.float32)  # CPU autocast alone would pick bf16
 
 
 def test_bf16_on_a_t4_is_refused_in_one_line(monkeypatch):
@@ -176,7 +191,7 @@ def test_bf16_on_a_t4_is_refused_in_one_line(monkeypatch):
 
 
 def test_precision_switch_on_the_cpu_and_no_amp():
-    assert Precision.for_device(CPU, True, "auto").dtype is None
+    assert Precision.for_device(CPU, True, "auto").dtype is None and Precision.for_device(CPU).device_type == "cpu"
     assert Precision.for_device(CPU, True, "fp16").dtype == torch.float16
     assert Precision.for_device(CPU, True, "bf16").name == "bf16"
     assert Precision.for_device(CPU, False, "auto").dtype is None

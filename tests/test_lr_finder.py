@@ -349,3 +349,53 @@ def test_the_settings_a_range_test_depends_on():
     cfg = TrainConfig(width=0.25, seed=3)
     assert settings_of(cfg) == {k: getattr(cfg, k) for k in SETTINGS} and settings_of(cfg)["width"] == 0.25
     assert {"width", "seed", "batch_size", "lr_find_iters", "lr_max_rule"} <= set(SETTINGS)
+
+
+@pytest.mark.parametrize("curve,expected", [
+    ([9.0, 8, 7, 6, 5, 4, 3, 2, 1, 0], 3),  # one valley of 10: fast.ai's start is one before it, -1; -1 + 3 + 1
+    ([6.0, 5, 4, 3, 2, 1, 0], 2),           # of 7: -1 + 2 + 1
+    ([2.0] * 7, 0),                         # flat: no valley, the first LR
+    ([1.0, 2, 3, 4, 5], 0),                 # rising: no valley
+    ([5.0, 4, 3, 10, 9, 8], 0),             # two valleys of 3: the first one found wins
+])
+def test_valley_by_hand(curve, expected):
+    """fast.ai's rule: the longest falling run of the curve, 1/3 + 1/6 of the way along it."""
+    lrs = np.arange(len(curve), dtype=float)
+    assert suggest_valley(lrs, np.array(curve)) == expected
+
+
+@pytest.mark.parametrize("curve,rise,expected", [
+    # half-way down (start 1, lowest 0) counts as deep enough; a tie is not a new minimum;
+    # 0.625 is more than 10% of the depth above 0.5: the first valley, not the lowest point
+    ([1.0, 0.75, 0.5, 0.5, 0.625, 0.25, 0.0, 0.5], 0.10, 2),
+    # 0.625 is exactly 25% of the depth (0.5) above 0.5: not a rise yet, so on to the lowest point
+    ([1.0, 0.5, 0.625, 0.25, 0.0, 0.5], 0.25, 4),
+])
+def test_first_min_by_hand(curve, rise, expected):
+    lrs = np.arange(5.0 + len(curve))  # five start-up points, skipped
+    losses = np.array([9.0] * 5 + curve)
+    assert suggest_first_min(lrs, losses, rise=rise) == lrs[5 + expected]
+
+
+def test_the_start_up_points_skipped_leave_at_least_three():
+    from helpers.lr_finder import _trim
+
+    for n, first in ((9, 5), (8, 5), (6, 3), (3, 0), (2, 0)):
+        a = np.arange(float(n))
+        kept, same = _trim(a, a)
+        assert kept[0] == first and len(kept) == n - first and np.array_equal(kept, same), n
+
+
+def test_suggest_records_the_lr_min_it_gives_by_the_rule_asked_and_needs_eight_points():
+    lrs, losses = np.geomspace(1e-3, 10, 30), 2.3 - np.sin(np.linspace(0, 3, 30))  # rules disagree here
+    for rule, want in (("smith", lambda v: min(v["smith_min"], v["steepest"] / 2)),
+                       ("max/8", lambda v: v["steepest"] / 8)):
+        lr_max, lr_min, values = suggest(lrs, losses, "steepest", rule)
+        assert lr_max == values["steepest"] and lr_min == values["lr_min"] == want(values)
+    lr_max, lr_min, values = suggest(lrs, losses)  # the defaults: the capped first valley, Smith's LRMIN
+    assert (lr_max, lr_min) == (values["first_min_capped"], values["smith_min"]) and lr_min < lr_max / 2
+    assert lr_max != values["steepest"] and values["smith_min"] != values["steepest"] / 8
+    from helpers.errors import UserError
+    suggest(lrs[:8], losses[:8])
+    with pytest.raises(UserError, match="the range test recorded only 7 points; raise --lr-find-iters"):
+        suggest(lrs[:7], losses[:7])

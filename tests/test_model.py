@@ -104,3 +104,18 @@ def test_the_runs_model_takes_its_settings_and_seed_and_every_generator_is_seede
         seed_everything(7)
         draws.append((random.random(), np.random.rand(), torch.rand(1).item()))
     assert draws[0] == draws[1]
+
+
+def test_a_block_pools_only_when_asked_and_before_bn_relu_unless_in_pages_order():
+    from helpers.model import conv_bn
+
+    names = lambda block: [type(m).__name__ for m in block]  # noqa: E731
+    assert names(conv_bn(3, 8)) == ["Conv2d", "BatchNorm2d", "ReLU"]
+    assert names(conv_bn(3, 8, True)) == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    assert names(conv_bn(3, 8, True, "page")) == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+
+
+def test_every_stage_keeps_at_least_one_channel():
+    from helpers.model import channels
+
+    assert channels(1 / 64) == (1, 2, 4, 8) and channels(1 / 256) == (1, 1, 1, 2) and channels(1) == (64, 128, 256, 512)

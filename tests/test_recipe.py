@@ -53,6 +53,8 @@ def test_optimizer_is_the_recipes_sgd():
     (group,) = opt.param_groups
     assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"], group["dampening"]) == \
         (0.4, 0.9, 5e-4, True, 0)
+    (default,) = make_optimizer(model, 0.4).param_groups  # its own defaults are the recipe's too
+    assert {k: v for k, v in default.items() if k != "params"} == {k: v for k, v in group.items() if k != "params"}
     assert [id(p) for p in group["params"]] == [id(p) for p in model.parameters()]
 
 

@@ -431,6 +431,29 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
     assert config["resolved"]["precision"] == "fp16 + GradScaler"
     assert "scale" in torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)["scaler"]  # it scaled
     assert passed == [("train", torch.float16), ("test", torch.float16)]  # trained and evaluated in half precision
+    saved = torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)
+    saved["scaler"]["scale"] = 1024.0  # a scale the run could not reach on its own in one more epoch
+    torch.save(saved, tmp_path / "fp16" / "checkpoint.pt")
+    R.run("somewhere", str(tmp_path / "fp16"), width=0.0625, limit_train=64, epochs=2, log=log.append)
+    assert log[-2].startswith("resuming") and passed[-2:] == [("train", torch.float16), ("test", torch.float16)]
+    assert torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)["scaler"]["scale"] == 1024.0
+
+
+def test_a_run_by_default_is_his_full_width_network_from_seed_0(tmp_path, monkeypatch):
+    _in_memory(monkeypatch, batch=64)
+    made, seeds = [], []
+
+    class Stop(Exception):
+        pass
+
+    def net(*a):
+        made.append(a)
+        raise Stop
+    monkeypatch.setattr(R, "Net", net)
+    monkeypatch.setattr(torch, "manual_seed", seeds.append)
+    with pytest.raises(Stop):
+        R.run("unused", str(tmp_path), device="cpu", log=lambda s: None)
+    assert made == [(1.0, "page")] and seeds == [0]
 
 
 def test_his_network_by_default_full_width_pooling_after_batchnorm_and_never_without_channels():

@@ -55,3 +55,24 @@ def test_step_schedule_drops_tenfold_at_half_and_three_quarters():
     np.testing.assert_allclose(lrs[:40], 0.1)
     np.testing.assert_allclose(lrs[40:60], 0.01)
     np.testing.assert_allclose(lrs[60:], 0.001)
+
+
+def test_one_cycle_is_a_straight_line_up_and_one_down():
+    lrs = one_cycle_values(0.05, 0.4, epochs=4, steps_per_epoch=10, max_at_epoch=1)
+    np.testing.assert_allclose(np.diff(lrs[:10]), (0.4 - 0.05) / 9)   # 9 steps up to the peak at step 9
+    np.testing.assert_allclose(np.diff(lrs[9:]), -(0.4 - 0.05) / 30)  # 30 steps down to LRMIN
+
+
+@pytest.mark.parametrize("cycle", [False, True])
+def test_momentum_moves_against_the_lr_only_when_asked(cycle):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    s = one_cycle(opt, 0.01, 0.1, 2, 5, 1, cycle_momentum=cycle)
+    seen = []
+    for _ in range(10):
+        seen.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        step_within(s)
+    if cycle:  # torch's defaults: 0.95 at LRMIN, 0.85 at LRMAX
+        assert seen[0] == pytest.approx(0.95) and seen[4] == pytest.approx(0.85) and seen[-1] == pytest.approx(0.95)
+    else:
+        assert seen == [0.9] * 10

@@ -227,6 +227,14 @@ def test_an_epoch_counts_loss_and_accuracy_by_hand_and_records_each_steps_lr_and
     assert stepped == [0, 1, 2, 3] and averaged == [model] * 7  # never past the schedule's last step
     empty = train_epoch(model, [], opt, None, Precision.for_device(torch.device("cpu"), True, "fp32"), 2)
     assert (empty.loss, empty.acc, empty.lrs, empty.momenta) == (0.0, 0.0, [], [])
+    # torch's label smoothing, s = 0.1: a right image costs 0.1 x 45 (the mean of -log p over the
+    # ten classes: 50 for each of nine, 0 for the right one), a wrong one 0.9 x 50 + 0.1 x 45
+    smoothed = train_epoch(model, batches, opt, None, Precision.for_device(torch.device("cpu"), True, "fp32"), 3,
+                           None, 0.1)
+    assert smoothed.loss == pytest.approx((47 * 4.5 + 3 * 49.5) / 50, rel=1e-4)
+    adam = train_epoch(model, batches[:2], torch.optim.Adam(model.parameters()), None,
+                       Precision.for_device(torch.device("cpu"), True, "fp32"), 4)
+    assert adam.momenta == [0.0, 0.0]  # an optimizer without momentum records none
 
 
 def test_the_progress_bar_shows_the_loss_and_lr_every_check():
@@ -242,14 +250,22 @@ def test_the_progress_bar_shows_the_loss_and_lr_every_check():
 
     model = KnownPredictions()
     opt = torch.optim.SGD(model.parameters(), lr=0.25)
+
+    class Rising:  # the LR of step k is k / 4: the bar must show the step's own
+        last_epoch, total_steps = 0, len(x)
+
+        def step(self):
+            self.last_epoch += 1
+            opt.param_groups[0]["lr"] = (self.last_epoch + 1) / 4
     bar = Bar([(x[i:i + 1], y[i:i + 1]) for i in range(len(x))])
     bar.seen = []
     real_iter = list.__iter__
     bar.__class__.__iter__ = lambda self: (self.seen.append(1) or b for b in real_iter(self))
-    train_epoch(model, None, opt, None, Precision.for_device(torch.device("cpu"), True, "fp32"), 1,
+    train_epoch(model, None, opt, Rising(), Precision.for_device(torch.device("cpu"), True, "fp32"), 1,
                 lambda _: bar)
     assert [n for _, n in shown] == [CHECK_EVERY, 2 * CHECK_EVERY]
-    assert all(kw["lr"] == "0.25" and kw["refresh"] is False and float(kw["loss"]) >= 0 for kw, _ in shown)
+    assert [kw["lr"] for kw, _ in shown] == [f"{CHECK_EVERY / 4:.3g}", f"{2 * CHECK_EVERY / 4:.3g}"]
+    assert all(kw["refresh"] is False and float(kw["loss"]) >= 0 for kw, _ in shown)
 
 
 def test_a_scaler_state_is_restored_only_into_an_fp16_scaler_and_only_when_there_is_one():
