@@ -172,7 +172,9 @@ def test_the_loss_scaler_is_made_for_the_precisions_device(monkeypatch):
     monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: True)
     with pytest.warns(UserWarning, match="CUDA is not available"):
         assert not Precision("cuda", torch.float16).scaler.is_enabled()
-    assert Precision("cpu", torch.float16).scaler.is_enabled() and Precision("cpu", torch.float16).new_scaler().is_enabled()
+    for dtype in (None, torch.bfloat16, torch.float16):  # on for fp16 only
+        assert Precision("cpu", dtype).scaler.is_enabled() is Precision("cpu", dtype).new_scaler().is_enabled() \
+            is (dtype == torch.float16)
 
 
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16, torch.float16])
@@ -213,3 +215,31 @@ def test_a_short_cpu_run_under_half_precision_autocast_trains_and_records_it(tmp
     assert "lr_find" in cfg["resolved"]
     history = json.loads((tmp_path / choice / "history.json").read_text())
     assert all(np.isfinite(e["train_loss"]) for e in history["epochs"])
+
+
+def test_every_tensor_the_training_loader_makes_lives_on_its_device(split):
+    """On a GPU each tensor of an epoch must live there: one left on the CPU stops the run at its
+    first use. torch's meta device stands in for the GPU here: it refuses CPU tensors alike."""
+    meta = torch.device("meta")
+    loader = BatchedTrainLoader(Split(split.x[:128], split.y[:128]), 32, meta)
+    a = loader.augment
+    made = (a.rows, a.row_steps, a.hole_steps, a.fill, a.scale, a.shift, loader.labels)
+    assert all(t.device == meta for t in made)
+    batches = list(loader.epoch(0))
+    assert len(batches) == 4 and all(t.device == meta for batch in batches for t in batch)
+    assert batches[0][0].shape == (32, 3, 32, 32) and batches[0][0].dtype == torch.float32
+    assert a(torch.arange(4)).device == meta  # augmenting images picked on the CPU
+
+
+def test_the_test_set_the_network_and_the_normalisation_live_on_the_runs_device(split):
+    """As above, for what evaluation and the figures use (the meta device standing in for a GPU)."""
+    from helpers.augment import denormalize, normalize
+    from helpers.config import TrainConfig
+    from helpers.loaders import EvalLoader
+    from helpers.model import build_model
+
+    meta = torch.device("meta")
+    assert all(t.device == meta for batch in EvalLoader(Split(split.x[:100], split.y[:100]), meta, 64) for t in batch)
+    assert all(p.device == meta for p in build_model(TrainConfig(width=0.0625), meta).parameters())
+    images = torch.zeros(2, 32, 32, 3, device=meta)
+    assert normalize(images).device == meta and denormalize(normalize(images)).device == meta

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from conftest import fail_in_epoch, write_class_folders

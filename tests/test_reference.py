@@ -298,6 +298,10 @@ def test_an_epochs_batches_are_reproducible_whole_and_keep_images_with_their_lab
     assert torch.equal(seen, again)
     for other in ((0, 1), (1, 0)):
         assert not torch.equal(seen, torch.cat([y for _, y in R.train_batches(padded, labels, *other)]))
+    # on a GPU every index of a batch must live with the images; torch's meta device stands in (it
+    # refuses CPU tensors alike)
+    on_meta = list(R.train_batches(padded.to("meta"), labels.to("meta"), 0, 0))
+    assert [(x.device.type, y.device.type, tuple(x.shape)) for x, y in on_meta] == [("meta", "meta", (512, 3, 32, 32))] * 2
 
 
 def test_evaluation_counts_by_hand_in_eval_mode_and_restores_training_mode():
