@@ -475,6 +475,10 @@ DOCS = (ROOT / "README.md", ROOT / "docs" / "RESULTS.md", ROOT / "docs" / "TESTI
 def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, assets: Path = ROOT / "assets",
            log: Log = print) -> dict[str, str]:
     """Fill every marked section of ``docs`` from ``results`` (and draw the figures into ``assets``)."""
+    # Every file is read once before anything is drawn: a damaged one stops the command before a
+    # figure or a document is touched (each section then checks the fields it reads).
+    for path in sorted(Path(results).rglob("*.json")):
+        read_json(path, "a measured result")
     rendered = sections(Path(results), Path(assets))
     for doc in docs:
         text = Path(doc).read_text()

@@ -78,7 +78,7 @@ def test_a_damaged_results_file_is_one_line_naming_it(tmp_path, capsys, damage):
     assert render(["--results", str(results), "--doc", str(readme), "--assets", str(tmp_path / "assets")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
-    assert readme.read_bytes() == before
+    assert readme.read_bytes() == before and not (tmp_path / "assets").exists()  # no figure drawn either
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
