@@ -172,9 +172,8 @@ def test_the_loss_scaler_is_made_for_the_precisions_device(monkeypatch):
     monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: True)
     with pytest.warns(UserWarning, match="CUDA is not available"):
         assert not Precision("cuda", torch.float16).scaler.is_enabled()
-    for dtype in (None, torch.bfloat16, torch.float16):  # on for fp16 only
-        assert Precision("cpu", dtype).scaler.is_enabled() is Precision("cpu", dtype).new_scaler().is_enabled() \
-            is (dtype == torch.float16)
+    for p in (Precision("cpu", dtype) for dtype in (None, torch.bfloat16, torch.float16)):  # on for fp16 only
+        assert p.scaler.is_enabled() is p.new_scaler().is_enabled() is (p.dtype == torch.float16)
 
 
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16, torch.float16])

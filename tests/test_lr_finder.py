@@ -7,6 +7,7 @@ import torch
 from helpers.cli import main
 from helpers.config import LR_MAX_RULES, TrainConfig
 from helpers.data import Split
+from helpers.errors import UserError
 from helpers.loaders import BatchedTrainLoader
 from helpers.lr_finder import (LR_MAX_CAP, MAX_RULES, range_test, suggest, suggest_first_min, suggest_first_min_capped,
                                suggest_min10, suggest_smith_min, suggest_steepest, suggest_valley)
@@ -14,6 +15,13 @@ from helpers.model import ResNet9
 from helpers.train import Precision, make_optimizer
 
 CPU = torch.device("cpu")
+# a smooth curve on which the rules disagree (a fall, then a rise)
+SINE_LRS, SINE_LOSSES = np.geomspace(1e-3, 10, 30), 2.3 - np.sin(np.linspace(0, 3, 30))
+
+
+def after_start_up(curve: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """LRs 0, 1, 2, ... and ``curve`` behind five start-up points (loss 9), which the rules skip."""
+    return np.arange(5.0 + len(curve)), np.array([9.0] * 5 + curve)
 
 
 def setup(split, iters=30, start=1e-4, end=10.0):
@@ -145,7 +153,6 @@ def test_the_config_names_every_rule_the_finder_implements():
 def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_notebook(class_tree, tmp_path):
     """The one check of LR order after the range test (lrs_in_force), met by train and by the
     notebook's run object alike."""
-    from helpers.errors import UserError
     from helpers.job import Run
     from helpers.lr_finder import RangeTestResult, lrs_in_force
 
@@ -172,7 +179,6 @@ def test_the_range_tests_progress_bar_says_what_it_is(split, capsys):
 
 
 def test_lrs_in_force_read_auto_off_the_range_test_and_keep_fixed_numbers():
-    from helpers.errors import UserError
     from helpers.lr_finder import RangeTestResult, lr_min_for, lrs_in_force
 
     found = RangeTestResult([0.1, 1.0], [2.0, 1.5], lr_max=0.3, lr_min=0.01, rule="r",
@@ -276,8 +282,7 @@ def test_the_range_test_asks_torch_lr_finder_for_the_recipes_sweep_and_records_w
 
     from helpers.lr_finder import _EpochIter, _finite_loss, _StopRangeTest, settings_of
 
-    lrs = list(np.geomspace(1e-3, 10, 30))
-    losses = list(2.3 - np.sin(np.linspace(0, 3, 30)))
+    lrs, losses = list(SINE_LRS), list(SINE_LOSSES)
     made = []
 
     class Finder:
@@ -338,8 +343,7 @@ def test_the_range_test_asks_torch_lr_finder_for_the_recipes_sweep_and_records_w
     ([1.0, 2.0, 3.0], 0),         # no drop: the first LR
 ])
 def test_smiths_lrmin_by_hand(curve, expected):
-    lrs = np.arange(1.0, 6 + len(curve))  # five start-up points, skipped
-    losses = np.array([9.0] * 5 + curve)
+    lrs, losses = after_start_up(curve)
     assert suggest_smith_min(lrs, losses) == lrs[5 + expected]
 
 
@@ -372,8 +376,7 @@ def test_valley_by_hand(curve, expected):
     ([1.0, 0.5, 0.625, 0.25, 0.0, 0.5], 0.25, 4),
 ])
 def test_first_min_by_hand(curve, rise, expected):
-    lrs = np.arange(5.0 + len(curve))  # five start-up points, skipped
-    losses = np.array([9.0] * 5 + curve)
+    lrs, losses = after_start_up(curve)
     assert suggest_first_min(lrs, losses, rise=rise) == lrs[5 + expected]
 
 
@@ -387,7 +390,7 @@ def test_the_start_up_points_skipped_leave_at_least_three():
 
 
 def test_suggest_records_the_lr_min_it_gives_by_the_rule_asked_and_needs_eight_points():
-    lrs, losses = np.geomspace(1e-3, 10, 30), 2.3 - np.sin(np.linspace(0, 3, 30))  # rules disagree here
+    lrs, losses = SINE_LRS, SINE_LOSSES
     for rule, want in (("smith", lambda v: min(v["smith_min"], v["steepest"] / 2)),
                        ("max/8", lambda v: v["steepest"] / 8)):
         lr_max, lr_min, values = suggest(lrs, losses, "steepest", rule)
@@ -395,7 +398,6 @@ def test_suggest_records_the_lr_min_it_gives_by_the_rule_asked_and_needs_eight_p
     lr_max, lr_min, values = suggest(lrs, losses)  # the defaults: the capped first valley, Smith's LRMIN
     assert (lr_max, lr_min) == (values["first_min_capped"], values["smith_min"]) and lr_min < lr_max / 2
     assert lr_max != values["steepest"] and values["smith_min"] != values["steepest"] / 8
-    from helpers.errors import UserError
     suggest(lrs[:8], losses[:8])
     with pytest.raises(UserError, match="the range test recorded only 7 points; raise --lr-find-iters"):
         suggest(lrs[:7], losses[:7])

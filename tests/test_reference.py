@@ -403,13 +403,14 @@ def test_the_command_line_passes_each_option_to_the_run(tmp_path, monkeypatch, c
     assert len(got) == 2
 
 
+class Stop(Exception):
+    """Ends a run at the call a test is asking about."""
+
+
 def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downloading(tmp_path, monkeypatch):
     data = _in_memory(monkeypatch, batch=64)
     loads, asked = [], []
     monkeypatch.setattr(R, "load_cifar10", lambda *a, **k: loads.append((a, k)) or data)
-
-    class Stop(Exception):
-        pass
 
     def choice(dev, precision):
         asked.append((dev, precision))
@@ -433,9 +434,9 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
     assert loads[-1] == (("somewhere",), {"download": False, "log": log.append})
     config = json.loads((tmp_path / "fp16" / "config.json").read_text())
     assert config["resolved"]["precision"] == "fp16 + GradScaler"
-    assert "scale" in torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)["scaler"]  # it scaled
-    assert passed == [("train", torch.float16), ("test", torch.float16)]  # trained and evaluated in half precision
     saved = torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)
+    assert "scale" in saved["scaler"]  # it scaled
+    assert passed == [("train", torch.float16), ("test", torch.float16)]  # trained and evaluated in half precision
     saved["scaler"]["scale"] = 1024.0  # a scale the run could not reach on its own in one more epoch
     torch.save(saved, tmp_path / "fp16" / "checkpoint.pt")
     R.run("somewhere", str(tmp_path / "fp16"), width=0.0625, limit_train=64, epochs=2, log=log.append)
@@ -446,9 +447,6 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
 def test_a_run_by_default_is_his_full_width_network_from_seed_0(tmp_path, monkeypatch):
     _in_memory(monkeypatch, batch=64)
     made, seeds = [], []
-
-    class Stop(Exception):
-        pass
 
     def net(*a):
         made.append(a)

@@ -201,6 +201,7 @@ def test_an_epoch_counts_loss_and_accuracy_by_hand_and_records_each_steps_lr_and
     y[[3, 20, 41]] = (y[[3, 20, 41]] + 1) % 10  # 3 of 50 wrong
     batches = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 48, 8)] + [(x[48:], y[48:])]  # 6 of 8, 1 of 2
     model = KnownPredictions().eval()
+    fp32 = Precision.for_device(torch.device("cpu"), True, "fp32")
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.85)  # w shifts every logit alike: no gradient
     stepped, averaged = [], []
 
@@ -218,22 +219,19 @@ def test_an_epoch_counts_loss_and_accuracy_by_hand_and_records_each_steps_lr_and
     def progress(b):
         bars.append(b)
         return b
-    stats = train_epoch(model, batches, opt, sched, Precision.for_device(torch.device("cpu"), True, "fp32"), 1,
-                        progress, 0.0, ema)
+    stats = train_epoch(model, batches, opt, sched, fp32, 1, progress, 0.0, ema)
     assert model.training and bars == [batches]
     assert stats.acc == 47 / 50
     assert stats.loss == pytest.approx(3 * 50 / 50, rel=1e-4)  # a wrong image costs 50, a right one ~0
     assert stats.lrs == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5]) and stats.momenta == [0.85] * 7
     assert stepped == [0, 1, 2, 3] and averaged == [model] * 7  # never past the schedule's last step
-    empty = train_epoch(model, [], opt, None, Precision.for_device(torch.device("cpu"), True, "fp32"), 2)
+    empty = train_epoch(model, [], opt, None, fp32, 2)
     assert (empty.loss, empty.acc, empty.lrs, empty.momenta) == (0.0, 0.0, [], [])
     # torch's label smoothing, s = 0.1: a right image costs 0.1 x 45 (the mean of -log p over the
     # ten classes: 50 for each of nine, 0 for the right one), a wrong one 0.9 x 50 + 0.1 x 45
-    smoothed = train_epoch(model, batches, opt, None, Precision.for_device(torch.device("cpu"), True, "fp32"), 3,
-                           None, 0.1)
+    smoothed = train_epoch(model, batches, opt, None, fp32, 3, None, 0.1)
     assert smoothed.loss == pytest.approx((47 * 4.5 + 3 * 49.5) / 50, rel=1e-4)
-    adam = train_epoch(model, batches[:2], torch.optim.Adam(model.parameters()), None,
-                       Precision.for_device(torch.device("cpu"), True, "fp32"), 4)
+    adam = train_epoch(model, batches[:2], torch.optim.Adam(model.parameters()), None, fp32, 4)
     assert adam.momenta == [0.0, 0.0]  # an optimizer without momentum records none
 
 
