@@ -54,9 +54,11 @@ def _bad(text: str):
     raise UserError(f"expected ARM:WIDTH:SEED with ARM one of {', '.join([*OURS, *REFERENCE])} or qNN, got {text!r}")
 
 
-def command(arm: str, width: str, seed: int, run_dir: Path, data: str, jpeg: str, device: str) -> list[str]:
+def command(arm: str, width: str, seed: int, run_dir: Path, data: str, jpeg: str, device: str,
+            precision: str = "auto") -> list[str]:
     """The argv (after python) that trains one spec, or continues it."""
-    common = ["--device", device, "--out", str(run_dir), "--width", width, "--seed", str(seed)]
+    common = ["--device", device, "--precision", precision, "--out", str(run_dir), "--width", width,
+              "--seed", str(seed)]
     if arm in REFERENCE:  # the reference resumes from its own checkpoint in --out
         return ["-m", "benchmarks.reference", "--data-dir", data, *common, *REFERENCE[arm]]
     if (run_dir / "checkpoint.pt").is_file():
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=os.environ.get("DEVICE", "cpu"), help="default: $DEVICE, else cpu")
     p.add_argument("--jpeg-dir", default=os.environ.get("JPEG_DIR", str(Path.home() / "data" / "jpeg")),
                    help="the qNN copies (default: $JPEG_DIR, else ~/data/jpeg)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="each run's --precision (default: auto, the product's rule)")
     sweep.add_arguments(p)
     args = p.parse_args(argv)
     try:
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = []
         for arm, width, seed in specs:
             d = runs / f"{arm}-w{width}-s{seed}"
-            argv_ = command(arm, width, seed, d, str(data), str(jpeg), args.device)
+            argv_ = command(arm, width, seed, d, str(data), str(jpeg), args.device, args.precision)
             needs = (str(jpeg / arm if arm.startswith("q") else data),)
             jobs.append(sweep.Job(d.name, sweep.command_job, {"argv": argv_}, done=partial(sweep.finished_history, d),
                                   needs=needs, device=args.device))
