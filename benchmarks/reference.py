@@ -24,8 +24,9 @@ What it follows (read from davidcpage/cifar10-fast: dawn.py, torch_backend.py, c
   * data: normalise with the training set's mean/std, reflect-pad 4; per epoch a random 32x32
     crop, a horizontal flip with p 1/2, and an 8x8 cutout (set to 0 = the mean) wholly inside
     the crop; batch 512, shuffled, the last partial batch dropped. Evaluation in eval mode.
-  * precision: fp32 on the CPU; autocast on CUDA (bf16 where the GPU has it, else fp16 with a
-    GradScaler: Page ran the model in pure fp16 with fp32 BN, which autocast approximates).
+  * precision: autocast by the product's rule (``helpers.train.auto_precision``: bf16 where the GPU
+    or CPU computes it, fp16 with a GradScaler on other GPUs, else fp32); Page ran the model in
+    pure fp16 with fp32 BN, which autocast approximates.
 
 It writes ``config.json`` / ``history.json`` (and ``checkpoint.pt`` after each epoch, so an
 interrupted run continues with the same command) in the layout ``helpers train`` uses, so
@@ -48,6 +49,7 @@ from torch import nn
 from helpers.data import load_cifar10  # the decoded uint8 arrays, nothing else
 from helpers.errors import UserError  # its one-line errors: a missing data folder
 from helpers.provenance import machine  # what the run's numbers depend on: CPU, threads, versions
+from helpers.train import DTYPES, auto_precision  # the device's precision rule, the same for both arms
 
 # ---- every setting of the recipe, in one place ----------------------------------------------
 HYP = {
@@ -215,11 +217,9 @@ def train_epoch(model: nn.Module, opt: PageNesterov, scaler: torch.amp.GradScale
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    """``precision`` on ``device`` (None: fp32); "auto" is the product's rule, so that both arms of a
+    comparison run in the same precision on every device."""
+    return DTYPES[auto_precision(device) if precision == "auto" else precision]
 
 
 @torch.no_grad()

@@ -48,9 +48,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=D.seed)
     p.add_argument("--device", default=D.device, help=f"one of {', '.join(DEVICE_CHOICES)}")
     p.add_argument("--precision", default=D.precision,
-                   help=f"one of {', '.join(PRECISIONS)}: auto = bf16 on GPUs with it in hardware (A100, L4, H100), "
-                        "fp16 with a GradScaler on other GPUs (T4), fp32 on the CPU; fp16 on any GPU runs a T4's "
-                        "numerics (default: %(default)s)")
+                   help=f"one of {', '.join(PRECISIONS)}: auto = bf16 where the device computes it in hardware "
+                        "(A100, L4, H100; CPUs with AVX-512 BF16 or AMX), fp16 with a GradScaler on other GPUs (T4), "
+                        "fp32 elsewhere; fp16 on any GPU runs a T4's numerics (default: %(default)s)")
     p.add_argument("--augment", default=D.augment, help=f"one of {', '.join(AUGMENT_CHOICES)}")
     p.add_argument("--limit-train", type=int, default=0, help="use a random subset of N training images")
     p.add_argument("--limit-test", type=int, default=0, help="use a random subset of N test images")
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also evaluate an exponential moving average of the weights with this decay, e.g. 0.99 "
                         "(default 0: off)")
     t.add_argument("--num-workers", type=int, default=D.num_workers)
-    t.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
+    t.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on any device (the same as --precision fp32)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--no-report", dest="report", action="store_false", help="skip the figures at the end")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")

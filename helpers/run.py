@@ -31,9 +31,9 @@ from .model import ResNet9, build_model, count_parameters, summary_text
 from .provenance import machine
 from .report import render_report
 from .schedule import check_schedule, make_schedule
-from .train import (ESTIMATE_STEPS, Diverged, Precision, choose_device, configure_backend, device_name,
-                    estimate_epoch_seconds, evaluate, make_ema, make_optimizer, out_of_memory, synchronize,
-                    train_epoch)
+from .train import (ESTIMATE_STEPS, Diverged, Precision, choose_device, configure_backend, cpu_bf16_in_hardware,
+                    device_name, estimate_epoch_seconds, evaluate, make_ema, make_optimizer, out_of_memory,
+                    synchronize, train_epoch)
 
 
 
@@ -214,19 +214,38 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
 def start_lines(cfg: TrainConfig, device: torch.device, precision: Precision, data: Cifar10, run_dir: Path,
                 model: torch.nn.Module, steps: int, epochs_left: int) -> list[str]:
     """What is about to run, said before anything slow: device, precision, network, data, folder;
-    on a CPU at a width above the proxies, the time an epoch will take, from a few timed steps."""
+    on a CPU at a width above the proxies, the time an epoch will take, from a few timed steps;
+    on a CPU, what its precision costs there (:func:`cpu_precision_line`)."""
     lines = [f"device: {device_name(device)}, precision {precision.name}",
              f"network: ResNet-9, width {cfg.width:g} ({count_parameters(model):,} parameters), "
              f"block order {cfg.block_order}",
              f"data: {data.source}; {len(data.train):,} training / {len(data.test):,} test images, batch "
              f"{cfg.batch_size}, {steps} steps an epoch",
              f"run folder: {run_dir}"]
-    if device.type == "cpu" and cfg.width > CPU_PROXY_WIDTH:
+    if device.type != "cpu":
+        return lines
+    epoch = None
+    if cfg.width > CPU_PROXY_WIDTH:
         epoch = estimate_epoch_seconds(model, cfg.batch_size, steps, precision)
         lines.append(f"on this CPU an epoch takes about {_duration(epoch)}, {epochs_left} epochs about "
                      f"{_duration(epoch * epochs_left)} (from {ESTIMATE_STEPS} timed steps); --width 0.125 trains the CPU proxy "
                      "of this network, --device cuda a GPU")
-    return lines
+    return lines + cpu_precision_line(precision, model, cfg.batch_size, steps, epoch)
+
+
+def cpu_precision_line(precision: Precision, model: torch.nn.Module, batch_size: int, steps: int,
+                       fp32_epoch: float | None) -> list[str]:
+    """On a CPU: in fp32 where the CPU computes bf16, the faster choice with its estimate; in a
+    half precision that the CPU only emulates, that it is slower than fp32."""
+    if precision.dtype is None and cpu_bf16_in_hardware():
+        bf16 = estimate_epoch_seconds(model, batch_size, steps, Precision("cpu", torch.bfloat16))
+        than = f" (fp32: about {_duration(fp32_epoch)})" if fp32_epoch is not None else ""
+        return [f"this CPU computes bf16 in hardware: --precision bf16 (PRECISION = \"bf16\" in the notebook) "
+                f"trains an epoch in about {_duration(bf16)}{than}"]
+    if precision.dtype == torch.float16 or (precision.dtype == torch.bfloat16 and not cpu_bf16_in_hardware()):
+        return [f"this CPU emulates {precision.name.split()[0]}: slower than fp32 (fp16 about 20x at width 1), "
+                "for checking a GPU's numerics; --precision auto picks the fastest"]
+    return []
 
 
 def _duration(seconds: float) -> str:

@@ -1,7 +1,7 @@
 """The training loop: one epoch, evaluation, and the device/precision choices.
 
 Device-specific code is kept to thin branches, each a line or two: the device argument,
-the autocast dtype (:func:`cuda_amp_dtype`), ``torch.amp.GradScaler`` (enabled only for
+the autocast dtype (:func:`auto_precision`), ``torch.amp.GradScaler`` (enabled only for
 float16), cuDNN's autotuner and the clock's synchronize (:func:`configure_backend`,
 :func:`synchronize`). The same code runs on the CPU in the tests, with what torch reports
 about the GPU monkeypatched where a branch depends on it.
@@ -53,14 +53,32 @@ def bf16_in_hardware() -> bool:
     return bool(torch.version.hip) or torch.cuda.get_device_properties(torch.cuda.current_device()).major >= 8
 
 
-def cuda_amp_dtype() -> torch.dtype:
-    """bf16 where the GPU computes it in hardware (:func:`bf16_in_hardware`), else fp16."""
-    return torch.bfloat16 if bf16_in_hardware() else torch.float16
+def cpu_bf16_in_hardware() -> bool:
+    """Whether this CPU computes bf16 in hardware: x86's AVX-512 BF16 or AMX, the CPUID flags as
+    cpuinfo reads them for torch (both are false on an AVX2-only CPU, whose CPUID lacks them).
+
+    Not oneDNN's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``): it answers yes for any
+    CPU with AVX-512 BW/VL/DQ (Skylake-X too), where bf16 is converted in software, not computed.
+    ARM CPUs answer no here: bf16 there is unmeasured, so they keep fp32.
+    """
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def auto_precision(device: torch.device) -> str:
+    """``--precision auto``, one rule on every device: bf16 where the device computes it in hardware
+    (a GPU from compute capability 8, or AMD's; a CPU with AVX-512 BF16 or AMX), fp16 with a loss
+    scaler on any other CUDA GPU (a T4), fp32 elsewhere (MPS, other CPUs)."""
+    if device.type == "cuda":
+        return "bf16" if bf16_in_hardware() else "fp16"
+    return "bf16" if device.type == "cpu" and cpu_bf16_in_hardware() else "fp32"
+
+
+DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
 class Precision:
-    """Mixed precision settings: bf16 where the GPU has it, else fp16 with a loss scaler."""
+    """Mixed precision settings: the autocast dtype (None: fp32) and its loss scaler (fp16 only)."""
 
     device_type: str
     dtype: torch.dtype | None = None
@@ -75,18 +93,14 @@ class Precision:
 
     @classmethod
     def for_device(cls, device: torch.device, amp: bool = True, choice: str = "auto") -> "Precision":
-        """``choice`` (``--precision``): "auto" = bf16 on a GPU with bf16 in hardware, fp16 on any
-        other GPU, fp32 elsewhere; "fp32", "bf16" or "fp16" = that, on any device (fp16 on an
-        H100 runs a T4's numerics; on the CPU it is autocast's CPU path, for tests).
+        """``choice`` (``--precision``): "auto" = :func:`auto_precision`; "fp32", "bf16" or "fp16" =
+        that, on any device (fp16 on an H100 runs a T4's numerics; on a CPU it is emulated, slowly).
         ``amp=False`` (``--no-amp``) is fp32."""
-        if not amp or choice == "fp32":
-            return cls(device.type, None)
-        if choice == "auto":
-            return cls("cuda", cuda_amp_dtype()) if device.type == "cuda" else cls(device.type, None)
+        choice = "fp32" if not amp else auto_precision(device) if choice == "auto" else choice
         if choice == "bf16" and device.type == "cuda" and not bf16_in_hardware():
             raise UserError("--precision bf16 needs a GPU that computes bf16 in hardware (compute capability 8.0 "
                             "or more: A100, L4, H100); this one emulates it slowly: use --precision fp16 or auto")
-        return cls(device.type, {"bf16": torch.bfloat16, "fp16": torch.float16}[choice])
+        return cls(device.type, DTYPES[choice])
 
     @property
     def name(self) -> str:

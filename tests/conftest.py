@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -90,3 +91,23 @@ class KnownPredictions(torch.nn.Module):
 
     def forward(self, x):
         return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 50 + self.w
+
+
+def pretend_cuda_gpu(monkeypatch, capability):
+    """torch reports a CUDA GPU of this compute capability (on a T4, bf16 tensors can be made:
+    emulation works there, so the emulation probe answers yes, as it does on the real card)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda d=None: SimpleNamespace(major=capability[0], minor=capability[1]))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: capability)
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda d: True, raising=False)
+    monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: False)
+
+
+def pretend_cpu(monkeypatch, avx512_bf16: bool, amx: bool = False):
+    """torch reports these CPU flags (as cpuinfo reads CPUID); oneDNN's own bf16 check says yes, as
+    it does on any AVX-512 CPU, bf16 in hardware or not."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import write_class_folders
+from conftest import pretend_cpu, write_class_folders
 from helpers.cli import main
 from helpers.config import TrainConfig
 from helpers.files import DamagedFile, read_json
@@ -142,7 +142,8 @@ def test_out_of_memory_in_the_range_test_is_one_line(finished, tmp_path, monkeyp
 
 
 # what runs, said first ----------------------------------------------------------------------------
-def test_a_run_says_what_it_runs_before_the_range_test(finished, tmp_path, capsys):
+def test_a_run_says_what_it_runs_before_the_range_test(finished, tmp_path, capsys, monkeypatch):
+    pretend_cpu(monkeypatch, avx512_bf16=False)  # auto is fp32 there, and no faster choice is named
     tree, _ = finished
     out = tmp_path / "r"
     assert main(["train", "--data-dir", str(tree), "--out", str(out), "--epochs", "2", "--max-at-epoch", "1",
@@ -156,9 +157,33 @@ def test_a_run_says_what_it_runs_before_the_range_test(finished, tmp_path, capsy
     assert f"class folders in {tree}" in text and "96 training / 40 test images" in text, text
     assert f"run folder: {out}" in text
     assert "on this CPU an epoch takes about" in text and "--width 0.125" in text  # above the proxies
+    assert "bf16" not in text and "emulates" not in text
     resolved = json.loads((out / "config.json").read_text())["resolved"]  # what its numbers depend on
     assert resolved["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and resolved["cpu_model"]
     assert resolved["cpu_threads"] == torch.get_num_threads() and resolved["versions"]["torch"]
+
+
+@pytest.mark.parametrize("hardware,dtype,fp32_epoch,expected", [
+    (True, None, 100.0, "this CPU computes bf16 in hardware: --precision bf16 (PRECISION = \"bf16\" in the notebook) "
+                        "trains an epoch in about 30 s (fp32: about 100 s)"),
+    (True, None, None, "this CPU computes bf16 in hardware: --precision bf16 (PRECISION = \"bf16\" in the notebook) "
+                       "trains an epoch in about 30 s"),
+    (True, torch.bfloat16, None, None),
+    (False, None, 100.0, None),
+    (False, torch.bfloat16, None, "this CPU emulates bf16: slower than fp32 (fp16 about 20x at width 1), for "
+                                  "checking a GPU's numerics; --precision auto picks the fastest"),
+    (True, torch.float16, None, "this CPU emulates fp16: slower than fp32 (fp16 about 20x at width 1), for "
+                                "checking a GPU's numerics; --precision auto picks the fastest")])
+def test_a_cpu_run_names_the_faster_precision_or_the_emulated_one(monkeypatch, hardware, dtype, fp32_epoch, expected):
+    from helpers import run as R
+    from helpers.train import Precision
+
+    pretend_cpu(monkeypatch, avx512_bf16=hardware)
+    timed = []
+    monkeypatch.setattr(R, "estimate_epoch_seconds", lambda m, b, s, p: timed.append((b, s, p.dtype)) or 30.0)
+    lines = R.cpu_precision_line(Precision("cpu", dtype), torch.nn.Linear(2, 2), 512, 97, fp32_epoch)
+    assert lines == ([expected] if expected else [])
+    assert timed == ([(512, 97, torch.bfloat16)] if "computes" in (expected or "") else [])
 
 
 def test_the_time_estimate_leaves_the_model_and_the_random_generators_alone():

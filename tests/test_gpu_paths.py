@@ -1,34 +1,21 @@
 """What a Colab GPU run does differently, checked on the CPU by changing what torch reports."""
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 import helpers.run as run
-from conftest import fail_in_epoch
+from conftest import fail_in_epoch, pretend_cpu, pretend_cuda_gpu
 from helpers.cli import main
 from helpers.data import Split
 from helpers.loaders import BatchedTrainLoader
 from helpers.model import ResNet9
 from helpers.schedule import one_cycle
-from helpers.train import (CHECK_EVERY, Diverged, Precision, configure_backend, cuda_amp_dtype, make_optimizer,
+from helpers.train import (CHECK_EVERY, Diverged, Precision, auto_precision, configure_backend, make_optimizer,
                            train_epoch)
 
 CPU = torch.device("cpu")
-
-
-def pretend_cuda_gpu(monkeypatch, capability):
-    """torch reports a CUDA GPU of this compute capability (on a T4, bf16 tensors can be made:
-    emulation works there, so the emulation probe answers yes, as it does on the real card)."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    monkeypatch.setattr(torch.cuda, "get_device_properties",
-                        lambda d=None: SimpleNamespace(major=capability[0], minor=capability[1]))
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: capability)
-    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda d: True, raising=False)
-    monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: False)
 
 
 @pytest.mark.parametrize("capability,dtype,scaler", [((7, 5), torch.float16, True),   # T4
@@ -36,7 +23,7 @@ def pretend_cuda_gpu(monkeypatch, capability):
                                                      ((8, 9), torch.bfloat16, False)])  # L4
 def test_precision_follows_the_hardware(monkeypatch, capability, dtype, scaler):
     pretend_cuda_gpu(monkeypatch, capability)
-    assert cuda_amp_dtype() == dtype
+    assert auto_precision(torch.device("cuda")) == {torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
     p = Precision.for_device(torch.device("cuda"))
     assert p.dtype == dtype and p.scaler.is_enabled() == scaler
     assert Precision.for_device(torch.device("cuda"), amp=False).dtype is None
@@ -191,7 +178,20 @@ def test_bf16_on_a_t4_is_refused_in_one_line(monkeypatch):
         Precision.for_device(torch.device("cuda"), True, "bf16")
 
 
-def test_precision_switch_on_the_cpu_and_no_amp():
+@pytest.mark.parametrize("avx512_bf16,amx,dtype", [(False, False, None),  # AVX2 only, or AVX-512 without BF16
+                                                    (True, False, torch.bfloat16),  # Zen 4/5, Cooper Lake
+                                                    (False, True, torch.bfloat16),  # AMX (as on Sapphire Rapids)
+                                                    (True, True, torch.bfloat16)])
+def test_auto_on_a_cpu_is_bf16_where_the_cpu_computes_it(monkeypatch, avx512_bf16, amx, dtype):
+    pretend_cpu(monkeypatch, avx512_bf16, amx)
+    p = Precision.for_device(CPU)
+    assert p.dtype == dtype and p.device_type == "cpu" and not p.scaler.is_enabled()
+    assert Precision.for_device(CPU, False, "auto").dtype is None  # --no-amp
+    assert Precision.for_device(torch.device("mps")).dtype is None  # unmeasured there: fp32
+
+
+def test_precision_switch_on_the_cpu_and_no_amp(monkeypatch):
+    pretend_cpu(monkeypatch, False)
     assert Precision.for_device(CPU, True, "auto").dtype is None and Precision.for_device(CPU).device_type == "cpu"
     assert Precision.for_device(CPU, True, "fp16").dtype == torch.float16
     assert Precision.for_device(CPU, True, "bf16").name == "bf16"

@@ -9,7 +9,8 @@ import torch
 
 ROOT = Path(__file__).parents[1]
 from benchmarks import reference as R  # noqa: E402
-from conftest import KnownPredictions, write_class_folders  # noqa: E402
+from conftest import KnownPredictions, pretend_cpu, pretend_cuda_gpu, write_class_folders  # noqa: E402
+from helpers.train import auto_precision  # noqa: E402
 from page_golden import GOLDEN, WIDTH, inputs, logits, raw_images, seeded  # noqa: E402
 
 
@@ -95,7 +96,8 @@ def test_it_imports_nothing_of_the_project_but_the_data_arrays():
     project = {(n.module, tuple(a.name for a in n.names)) for n in ast.walk(tree)
                if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("helpers")}
     assert project == {("helpers.data", ("load_cifar10",)), ("helpers.errors", ("UserError",)),
-                       ("helpers.provenance", ("machine",))}
+                       ("helpers.provenance", ("machine",)),
+                       ("helpers.train", ("DTYPES", "auto_precision"))}  # the device's precision rule, no recipe
 
 
 @pytest.mark.e2e
@@ -105,7 +107,8 @@ def test_a_short_run_lowers_the_loss_and_writes_what_train_writes(tree, tmp_path
     losses = [e["train_loss"] for e in h["epochs"]]
     assert losses[-1] < losses[0]
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["arm"] == "ref" and cfg["resolved"]["precision"] == "fp32" and cfg["width"] == 0.125
+    assert cfg["arm"] == "ref" and cfg["width"] == 0.125
+    assert cfg["resolved"]["precision"] == auto_precision(torch.device("cpu"))  # the product's rule, recorded
     saved = json.loads((out / "history.json").read_text())
     assert saved["final_test_acc"] == h["epochs"][-1]["test_acc"]
     assert len(saved["lr"]) == 4 * saved["steps_per_epoch"]
@@ -320,16 +323,17 @@ def test_evaluation_counts_by_hand_in_eval_mode_and_restores_training_mode():
     assert loss == pytest.approx(300 * 50 / 1500, rel=1e-5)  # a wrong one costs 50, a right one ~0
 
 
-def test_precision_is_fp32_on_the_cpu_and_bf16_or_fp16_on_a_gpu(monkeypatch):
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert R.autocast_dtype(cpu, "auto") is None and R.autocast_dtype(cpu, "bf16") is None
-    assert R.autocast_dtype(cuda, "fp32") is None
-    assert R.autocast_dtype(cuda, "bf16") is torch.bfloat16 and R.autocast_dtype(cuda, "fp16") is torch.float16
-    asked = []
-    for hardware, dtype in ((True, torch.bfloat16), (False, torch.float16)):
-        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda **k: asked.append(k) or hardware)
-        assert R.autocast_dtype(cuda, "auto") is dtype
-    assert asked == [{"including_emulation": False}] * 2
+@pytest.mark.parametrize("device,hardware,auto", [("cpu", False, None), ("cpu", True, torch.bfloat16),
+                                                   ("cuda", False, torch.float16), ("cuda", True, torch.bfloat16)])
+def test_precision_follows_the_products_rule_on_every_device(monkeypatch, device, hardware, auto):
+    """bf16 where the device computes it (a GPU from compute capability 8, a CPU with AVX-512 BF16),
+    fp16 on other GPUs, fp32 elsewhere; an explicit choice is taken as it is."""
+    pretend_cpu(monkeypatch, hardware)
+    pretend_cuda_gpu(monkeypatch, (8, 0) if hardware else (7, 5))
+    dev = torch.device(device)
+    assert R.autocast_dtype(dev, "auto") is auto
+    assert R.autocast_dtype(dev, "fp32") is None
+    assert R.autocast_dtype(dev, "bf16") is torch.bfloat16 and R.autocast_dtype(dev, "fp16") is torch.float16
 
 
 def test_preprocess_normalises_with_his_mean_and_std_then_reflects():
