@@ -10,6 +10,7 @@ the documents has its file under ``results/``.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -468,6 +469,14 @@ def fill(readme: str, rendered: dict[str, str]) -> str:
     return MARK.sub(lambda m: m.group(1) + rendered.get(m.group("name"), m.group("body")) + m.group(4), readme)
 
 
+def relinked(rendered: dict[str, str], assets: Path, doc: Path) -> dict[str, str]:
+    """The sections with their figures' links, written from the assets folder's parent, made
+    relative to ``doc``'s own folder: the way GitHub resolves an image in docs/RESULTS.md."""
+    written = assets.resolve().relative_to(assets.resolve().parent).as_posix() + "/"
+    actual = Path(os.path.relpath(assets.resolve(), doc.resolve().parent)).as_posix() + "/"
+    return {name: body.replace(f"]({written}", f"]({actual}") for name, body in rendered.items()}
+
+
 # The documents whose marked sections are rendered from results/.
 DOCS = (ROOT / "README.md", ROOT / "docs" / "RESULTS.md", ROOT / "docs" / "TESTING.md")
 
@@ -482,7 +491,7 @@ def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, asse
     rendered = sections(Path(results), Path(assets))
     for doc in docs:
         text = Path(doc).read_text()
-        Path(doc).write_text(fill(text, rendered))
+        Path(doc).write_text(fill(text, relinked(rendered, Path(assets), Path(doc))))
         names = sorted(m.group("name") for m in MARK.finditer(text) if m.group("name") in rendered)
         log(f"rendered {', '.join(names) or 'nothing'} into {doc}")
     return rendered

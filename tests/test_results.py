@@ -3,7 +3,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks.render import MARK, fill, sections
+from benchmarks.render import MARK, fill, relinked, sections
 
 ROOT = Path(__file__).parents[1]
 
@@ -16,15 +16,18 @@ def test_fill_replaces_only_marked_sections():
 def test_readme_and_results_doc_match_the_committed_results(tmp_path):
     rendered = sections(ROOT / "results", tmp_path / "assets")
     assert rendered, "results/ renders nothing"
-    found: dict[str, list[str]] = {}
+    found: set[str] = set()
     for doc in ("README.md", "docs/RESULTS.md", "docs/TESTING.md"):
+        expected = relinked(rendered, ROOT / "assets", ROOT / doc)  # its figures linked from the doc's folder
         for m in MARK.finditer((ROOT / doc).read_text()):
-            found.setdefault(m.group("name"), []).append(m.group("body"))
+            name = m.group("name")
+            found.add(name)
             # a marker waiting for its measurement (no file yet) stays empty
-            assert m.group("name") in rendered or not m.group("body"), f"{doc}: {m.group('name')} has no source"
-    for name, body in rendered.items():
+            assert name in rendered or not m.group("body"), f"{doc}: {name} has no source"
+            assert name not in rendered or m.group("body") == expected[name], \
+                f"{doc}: section {name} is stale: run python -m benchmarks.render"
+    for name in rendered:
         assert name in found, f"neither README.md nor docs/RESULTS.md has a section {name}"
-        assert all(b == body for b in found[name]), f"section {name} is stale: run python -m benchmarks.render"
     for png in (tmp_path / "assets").glob("*.png"):
         assert (ROOT / "assets" / png.name).is_file(), f"assets/{png.name} missing: run python -m benchmarks.render"
 
