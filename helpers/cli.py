@@ -120,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(the saved source keeps the assignment's values)")
     nb.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="a parameter cell override, e.g. --set WIDTH=0.125 (repeatable)")
-    nb.add_argument("--output", default=None, help="where to write the executed notebook (default: in place)")
+    where = nb.add_mutually_exclusive_group()
+    where.add_argument("--output", default=None,
+                       help="where to write the executed notebook (default: a new file beside it, NAME.executed.ipynb)")
+    where.add_argument("--in-place", action="store_true", help="write the executed notebook over the notebook itself")
     return parser
 
 
@@ -166,9 +169,9 @@ def run(args: argparse.Namespace) -> int:
             s = arm["final_summary"]
             print(f"{name}: {100 * s['mean']:.2f}% +- {100 * s['std']:.2f} over {s['n']} seeds")
     elif args.command == "notebook":
-        from .notebook import execute, parse_overrides
+        from .notebook import NOTEBOOK, execute, parse_overrides
 
-        print(f"wrote {execute(parse_overrides(args.overrides), args.output)}")
+        print(f"wrote {execute(parse_overrides(args.overrides), NOTEBOOK if args.in_place else args.output)}")
     elif args.command == "report":
         from .run import report_run
 

@@ -1,6 +1,10 @@
 """Run the notebook headless with some parameters changed, without saving the change.
 
-    python -m helpers notebook --set WIDTH=0.125 --set OUT='"runs/nb-w8"' [--output PATH]
+    python -m helpers notebook --set WIDTH=0.125 --set OUT='"runs/nb-w8"' [--output PATH | --in-place]
+
+The executed notebook is written to a new file beside it (``NAME.executed.ipynb``), as Jupyter's
+``nbconvert --execute`` does, unless ``--output`` names another or ``--in-place`` asks to write
+over the notebook itself.
 
 The overrides go into a cell of their own, inserted after the cell tagged ``parameters``
 (as papermill does) and removed again before the notebook is written: the saved source
@@ -79,9 +83,15 @@ def error_line(text: str) -> str:
     return last[len("error: "):] if last.startswith("error: ") else last
 
 
+def executed_path(notebook: Path) -> Path:
+    """Where an executed copy goes by default: beside the notebook, never over it."""
+    return Path(notebook).with_suffix(".executed.ipynb")
+
+
 def execute(params: dict[str, Any], output: Path | None = None, notebook: Path = NOTEBOOK,
             timeout: int | None = None) -> Path:
-    """Execute ``notebook`` with ``params`` injected; write it (sources unchanged) to ``output``."""
+    """Execute ``notebook`` with ``params`` injected; write it (sources unchanged) to ``output``
+    (default :func:`executed_path`; ``notebook`` itself writes it in place)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -93,6 +103,6 @@ def execute(params: dict[str, Any], output: Path | None = None, notebook: Path =
                            stderr=subprocess.DEVNULL)
     except CellExecutionError as e:  # the saved notebook stays as it was
         raise UserError(f"the notebook stopped at an error: {error_line(str(e))}; nothing was written") from None
-    output = Path(output or notebook)
+    output = Path(output or executed_path(notebook))
     nbformat.write(strip_injected(nb), output)
     return output

@@ -46,6 +46,32 @@ def test_injected_parameters_are_never_saved(tmp_path):
         inject(nb, {"WIDHT": 0.125})
 
 
+def test_an_executed_notebook_is_a_new_file_unless_asked_to_write_in_place(tmp_path, monkeypatch, capsys):
+    import nbclient
+
+    from helpers import notebook
+
+    ran = []
+    monkeypatch.setattr(nbclient, "NotebookClient", lambda nb, **k: type("C", (), {
+        "execute": lambda self, **kw: ran.append(nb)})())
+    original = tmp_path / "nb.ipynb"
+    original.write_bytes(NOTEBOOK.read_bytes())
+    written = notebook.execute({"WIDTH": 0.125}, notebook=original)
+    assert written == tmp_path / "nb.executed.ipynb" and written.is_file() and ran
+    assert original.read_bytes() == NOTEBOOK.read_bytes()  # what the user has stays as it is
+    assert notebook.execute({}, original, notebook=original) == original  # in place only when named
+
+    asked = []
+    monkeypatch.setattr(notebook, "execute", lambda params, output: asked.append(output) or Path("x"))
+    assert main(["notebook"]) == 0 and main(["notebook", "--in-place"]) == 0 and asked == [None, NOTEBOOK]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(["notebook", "--in-place", "--output", "o.ipynb"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--in-place" in err and "not allowed with" in err
+
+
 def test_notebook_runs_headless(class_tree, tmp_path):
     out = tmp_path / "nb.ipynb"
     assert main(["notebook", "--output", str(out), "--set", f"DATA_DIR={str(class_tree)!r}",
