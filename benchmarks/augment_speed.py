@@ -9,14 +9,13 @@ batch 512 and widths 1/8 and 1, then the ratios, as a Markdown table.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import time
 
 import torch
 import torch.nn.functional as F
 
-
+from benchmarks import parser
 from helpers.data import Split, load_cifar10
 from helpers.loaders import AlbumentationsTrainLoader, BatchedTrainLoader
 from helpers.model import ResNet9
@@ -55,7 +54,7 @@ def make_step(width: float, device: torch.device):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "python -m benchmarks.augment_speed")
     ap.add_argument("--data-dir", help="real CIFAR-10 (default: synthetic images)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=512)

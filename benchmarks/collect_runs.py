@@ -10,12 +10,11 @@ machine stays visible as a repeat.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
 
-
+from benchmarks import parser
 from helpers.sweep import finished_history
 
 
@@ -43,7 +42,7 @@ def row(run_dir: Path, label: str, range_test: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.collect_runs")
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--label", required=True)
     p.add_argument("--out", type=Path, required=True)

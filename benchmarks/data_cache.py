@@ -6,7 +6,6 @@ Deletes DIR's decoded-data cache first, so the first load is cold; run it on a q
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-
+from benchmarks import parser
 from helpers.data import CACHE_DIR, find_class_folder_root, load_cifar10
 
 
@@ -26,7 +25,7 @@ def timed_load(data_dir: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.data_cache")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="results/data_cache.json")

@@ -13,7 +13,6 @@ back and an interrupted one continues, so the same command picks up where it sto
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import parser
 from helpers import sweep
 from helpers.config import TrainConfig
 from helpers.errors import UserError
@@ -43,7 +43,7 @@ def seed_row(run_dir: Path, history: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.full_size")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default="runs/full_size")

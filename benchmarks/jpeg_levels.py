@@ -12,7 +12,6 @@ pass (quality 75) cost. Never commit the images: they reproduce the data set.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-
+from benchmarks import parser
 from helpers.config import CIFAR10_CLASSES
 from helpers.data import load_cifar10
 
@@ -46,7 +45,7 @@ def write_level(split_x: np.ndarray, split_y: np.ndarray, folder: Path, quality:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.jpeg_levels")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--qualities", type=int, nargs="+", default=[95, 50, 30])

@@ -18,14 +18,13 @@ rule-NAME (the default with --lr-max-rule NAME: the LRMAX rules compared).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 from functools import partial
 from pathlib import Path
 
-
+from benchmarks import parser
 from helpers import sweep
 from helpers.config import LR_MAX_RULES
 from helpers.errors import UserError
@@ -68,7 +67,7 @@ def command(arm: str, width: str, seed: int, run_dir: Path, data: str, jpeg: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.ladder")
     p.add_argument("data_dir")
     p.add_argument("runs")
     p.add_argument("specs", nargs="+", metavar="ARM:WIDTH:SEED")

@@ -9,13 +9,13 @@ in docs/TESTING.md under "Judged equivalent" as a line ``- `NAME`: why``; it is 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections import Counter
 from datetime import date
 from importlib import metadata
 from pathlib import Path
+from benchmarks import parser
 
 ROOT = Path(__file__).resolve().parents[1]
 # mutmut's exit codes (mutmut/stats.py): what each verdict is called here
@@ -65,7 +65,7 @@ def report(mutants: Path, doc: Path, note: str = "") -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.mutation_report")
     p.add_argument("--mutants", type=Path, default=ROOT / "mutants")
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "TESTING.md")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "mutation.json")

@@ -8,19 +8,18 @@ interrupted sweep continues). ``python -m benchmarks.render`` renders the table 
 """
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
 
-
+from benchmarks import parser
 from helpers.config import TrainConfig
 from helpers.run import find_lrs
 from helpers.data import load_data
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.range_tests")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.5, 0.25, 0.125])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])

@@ -34,7 +34,6 @@ interrupted run continues with the same command) in the layout ``helpers train``
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -46,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks import parser
 from helpers.data import load_cifar10  # the decoded uint8 arrays, nothing else
 from helpers.errors import UserError  # its one-line errors: a missing data folder
 from helpers.provenance import machine  # what the run's numbers depend on: CPU, threads, versions
@@ -320,7 +320,7 @@ def run(data_dir: str, out: str, width: float = 1.0, seed: int = 0, order: str =
 
 def main(argv: list[str] | None = None) -> int:
     # pragma: no mutate start (the command line's wording)
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.reference")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--out", required=True, help="run folder; a folder holding a checkpoint is continued")
     p.add_argument("--width", type=float, default=1.0)

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import figures as study  # the studies' figures
+from benchmarks import parser
 from helpers import plots
 from helpers.compare import T_NOISE, compare_table
 from helpers.config import CIFAR10_CLASSES, LR_MAX_RULES
-from helpers.errors import Log
+from helpers.errors import Log, UserError
 from helpers.files import read_json
 from helpers.lr_finder import RangeTestResult, suggest
 from helpers.report import results_table, run_label
@@ -488,6 +489,10 @@ def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, asse
     # figure or a document is touched (each section then checks the fields it reads).
     for path in sorted(Path(results).rglob("*.json")):
         read_json(path, "a measured result")
+    for doc in docs:
+        if not Path(doc).is_file():
+            raise UserError(f"no document {doc}: --doc takes an existing Markdown file with "
+                            "<!-- results:NAME --> sections; nothing was rendered")
     rendered = sections(Path(results), Path(assets))
     for doc in docs:
         text = Path(doc).read_text()
@@ -498,12 +503,9 @@ def render(results: Path = ROOT / "results", docs: tuple[Path, ...] = DOCS, asse
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
     import sys
 
-    from helpers.errors import UserError
-
-    p = argparse.ArgumentParser(prog="python -m benchmarks.render", description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.render")
     p.add_argument("--results", default="results", help="folder of measured JSON files (default: %(default)s)")
     p.add_argument("--doc", dest="docs", action="append", default=None, metavar="PATH",
                    help="a document whose marked sections are rendered (repeatable; default: README.md, "

@@ -16,7 +16,6 @@ CPU and says so in the JSON and the table.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmarks import parser
 from benchmarks import reference
 from helpers.config import TrainConfig
 from helpers.data import Split
@@ -148,7 +148,7 @@ def precisions_for(device: torch.device) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.speed")
     p.add_argument("--out", type=Path, required=True, help="the JSON to write (e.g. results/speed/h100.json)")
     p.add_argument("--width", type=float, default=None, help="default: 1 on CUDA, 0.125 on the CPU")
     p.add_argument("--images", type=int, default=None, help="training images an epoch (default 50,000; CPU 5,120)")

@@ -15,7 +15,6 @@ summaries agree number for number, the machine's core count and the command.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -24,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from benchmarks import parser
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"sequential": [], "sequential-1-thread": ["--cpus-per-job", "1"], "ray": ["--ray", "--cpus-per-job", "1"]}
@@ -34,7 +34,7 @@ def numbers(summary: dict) -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "python -m benchmarks.sweep_speed")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--out", required=True, help="a folder for the three comparisons (replaced)")
     p.add_argument("--json", default=None, help="write the measurement here (e.g. results/sweep/cpu.json)")

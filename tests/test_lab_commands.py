@@ -1,0 +1,51 @@
+"""The lab's commands (``python -m benchmarks.NAME``) speak as the product's do: a whole sentence
+for --help's description, one line and exit status 2 for a bad option or a missing file."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import pytest
+
+import benchmarks
+
+COMMANDS = sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)
+                  if hasattr(importlib.import_module(f"benchmarks.{m.name}"), "main"))
+
+
+def test_every_lab_tool_with_a_main_is_checked():
+    assert {"render", "ladder", "reference", "collect_runs", "full_size", "speed"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_describes_the_tool_in_whole_sentences(name, monkeypatch, capsys):
+    module = importlib.import_module(f"benchmarks.{name}")
+    monkeypatch.setattr(sys, "argv", [name, "--help"])
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    assert stop.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    first = " ".join(module.__doc__.strip().split("\n\n")[0].split())
+    assert first.rstrip(":.") in out and f"usage: python -m benchmarks.{name}" in out
+    description = out[out.index(first.rstrip(":.")):]
+    assert description[len(first.rstrip(":."))] == "."  # the sentence ends: nothing cut mid-way
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_bad_option_is_one_line(name, monkeypatch, capsys):
+    module = importlib.import_module(f"benchmarks.{name}")
+    monkeypatch.setattr(sys, "argv", [name, "--no-such-option"])
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+
+
+def test_render_of_a_missing_document_is_one_line_and_draws_nothing(tmp_path, capsys):
+    from benchmarks.render import main
+
+    assert main(["--doc", str(tmp_path / "nothere.md"), "--assets", str(tmp_path / "assets")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no document" in err and "nothere.md" in err
+    assert not (tmp_path / "assets").exists()
