@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU evidence of the README, stage by stage, on a GPU machine without internet that has
-# CUDA torch (see ../shared/gpu-bundle/make.sh: it fills .bundle/ with the other wheels and the data).
+# CUDA torch, and in .bundle/ the other wheels (whl/) and the data archive (cifar10-jpg.tar.gz).
 #
 #   bash benchmarks/gpu_evidence.sh STAGE... [--budget SECONDS]
 #

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                           "test": write_level(data.test.x, data.test.y, root / "test", q)}
         print(f"q{q}: PSNR vs the copy {levels[str(q)]['train']['psnr_db_mean']:.2f} dB (train)")
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"reference": "the quality-75 copy in shared/data", "levels": levels}, indent=1))
+        a.json.write_text(json.dumps({"reference": "the quality-75 copy (docs/RESULTS.md, The data)", "levels": levels}, indent=1))
 
 
 if __name__ == "__main__":

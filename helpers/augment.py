@@ -117,10 +117,10 @@ class BatchedAugment:
     3. one uint8 -> float32 copy and one ``addcmul`` with per-position scale
        and shift (the per-channel constants tiled over 32x32).
 
-    Why not a per-pixel ``gather`` with a table of crop/flip index maps (this
-    class's first version): it moved every byte through an int64 index and
-    normalized with (1, 3, 1, 1) broadcasts whose 3-long inner loop is slow in
-    channels_last; on the 2-core CPU it ran at ~97,000 images/s, this at ~570,000
+    Why not a per-pixel ``gather`` with a table of crop/flip index maps: it moves
+    every byte through an int64 index and normalizes with (1, 3, 1, 1) broadcasts
+    whose 3-long inner loop is slow in channels_last; on the 2-core CPU it ran at
+    ~97,000 images/s, this at ~570,000
     (``benchmarks/augment_speed.py`` on the real data). The output is physically
     NHWC, i.e. a channels_last NCHW batch with no extra copy.
     """

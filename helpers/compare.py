@@ -37,7 +37,7 @@ from .stats import summarize, welch_t
 from .sweep import (Job, RaySettings, cached_data, finished_history, forget_data, range_test_job, run_jobs,
                     saved_suggestions, train_job)
 
-# The arms: (schedule, epochs). Budgets 8 and 24 for the assignment's cycle and the step
+# The comparison's arms: (schedule, epochs). Budgets 8 and 24 for the assignment's cycle and the step
 # schedule; the annealed cycle at 24; the step schedule at 48 (what it needs to catch up).
 DEFAULT_ARMS = (("one_cycle", 8), ("one_cycle", 24), ("step", 8), ("step", 24), ("one_cycle_annealed", 24),
                 ("step", 48))

@@ -22,7 +22,7 @@ CIFAR10_CLASSES = (
     "dog", "frog", "horse", "ship", "truck",
 )
 # Per-channel statistics of the CIFAR-10 training split (original release).
-# The JPEG copy in shared/data differs in the 3rd decimal; the difference is
+# The JPEG copy of docs/RESULTS.md ("The data") differs in the 3rd decimal; the difference is
 # irrelevant to normalisation.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)

@@ -3,7 +3,7 @@
 Three sources, tried in this order:
 
 1. a class-folder tree: ``DIR/train/<class>/*`` and ``DIR/test/<class>/*``
-   (also ``DIR/cifar10/train/...``, as ``shared/data``'s archive unpacks);
+   (also ``DIR/cifar10/train/...``, as an archive holding a ``cifar10`` folder unpacks);
 2. torchvision's folder ``DIR/cifar-10-batches-py``;
 3. torchvision's download into ``DIR`` (needs the internet).
 

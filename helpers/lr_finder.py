@@ -15,7 +15,7 @@ Rules (each maps the recorded curve to an LR; all are recorded in the JSON):
   curve (Smith's reading of the test). See :func:`suggest_first_min`.
 * ``min10``: the LR of the minimum smoothed loss, divided by 10.
 * ``steepest``: the LR of the steepest descent of loss vs log(LR)
-  (torch-lr-finder's suggestion; the seed submission's choice).
+  (torch-lr-finder's suggestion).
 * ``valley``: fast.ai's default: the LR two-thirds of the way down the longest
   stretch where the loss keeps falling.
 * ``smith`` for LRMIN: Smith's own reading of the range test ("Cyclical

@@ -1,8 +1,8 @@
 """The assignment's ResNet-9 ("DavidNet", D. Page's cifar10-fast network).
 
 Feature maps go 32 -> 16 -> 8 -> 4 -> 1: every 3x3 conv has padding 1, so only
-the max-pools shrink the map. (The seed submission's summary shows 14x14 in
-Layer2, from a conv without padding; here Layer2 is 16x16 before its pool.)
+the max-pools shrink the map. (A conv without padding would leave 14x14 in Layer2,
+as a published submission to this assignment shows; here Layer2 is 16x16 before its pool.)
 
 Where the softmax lives: the network returns *logits*. The softmax is applied
 inside the loss (``F.cross_entropy`` = log-softmax + NLL, numerically stable)
