@@ -62,7 +62,10 @@ for stage in "${stages[@]}"; do
       python3 -m ipykernel install --user --name python3 >/dev/null
       ln -sfn $DATA data  # the notebook's DATA_DIR = "data", relative to the project: no machine path in it
       timeout "$(left)" python3 -m helpers notebook --output /tmp/ev/notebook/superconvergence_resnet9.ipynb &&
-        cp runs/notebook/*.json runs/notebook/*.png /tmp/ev/notebook/ 2>/dev/null ;;
+        cp runs/notebook/*.json runs/notebook/*.png /tmp/ev/notebook/ 2>/dev/null &&
+        python3 -m benchmarks.notebook_times /tmp/ev/notebook/superconvergence_resnet9.ipynb \
+          --label "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), torch $(python3 -c 'import torch; print(torch.__version__)'), $(date -u +%F), python -m helpers notebook" \
+          --out /tmp/ev/notebook/notebook.json ;;
     rules)
       for w in ${RULE_WIDTHS:-1 0.5 0.25 0.125}; do
         # width 1: the full stage ran the default (its cap of 1.0 does not bind there: 0.24-0.38)

@@ -3,6 +3,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from benchmarks.render import MARK, fill, relinked, sections
 
 ROOT = Path(__file__).parents[1]
@@ -206,3 +208,27 @@ def test_smoothing_range_table_reads_each_seeds_test_with_and_without_smoothing(
     assert lines == ["| 0.125 | CPU (2 cores) fp32 | 0 | 0 | 1.920 | 7.78 | 1 (first_min_capped) | 0.02 |",
                      "| 0.125 | CPU (2 cores) fp32 | 0 | 0.2 | 2.050 | 11 | 1 (first_min_capped) | 0.02 |"]
     assert study.plot_smoothing_range_tests([run(0.2, 2.05, 11.0)], tmp_path / "r.png").stat().st_size > 5000
+
+
+def test_the_notebooks_times_come_from_its_cells_timestamps(tmp_path):
+    from benchmarks.notebook_times import notebook_times
+    from benchmarks.render import notebook_time
+    from helpers.errors import UserError
+
+    def cell(source, start, end):
+        return {"cell_type": "code", "source": [source], "metadata": {"execution": {
+            "iopub.status.busy": f"2026-11-24T11:47:{start:02d}.000000Z",
+            "iopub.status.idle": f"2026-11-24T11:47:{end:02d}.500000Z"}}}
+
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({"cells": [cell("import x", 0, 1), {"cell_type": "markdown", "source": ["# a"]},
+                                        cell("data = run.data  # loads", 2, 9), cell("run.range_test()", 10, 12),
+                                        cell("history = run.fit()", 13, 40)]}))
+    t = notebook_times(nb)
+    assert [c["seconds"] for c in t["cells"]] == [1.5, 7.5, 2.5, 27.5] and t["wall_seconds"] == 40.5
+    assert notebook_time({"label": "GPU X", **t}) == (
+        "The whole notebook ran in 0.7 min (GPU X; Run all, from its cells' saved timestamps): 8 s to load the "
+        "data, 2 s for the range test, 28 s to train.\n")
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["x"], "metadata": {}}]}))
+    with pytest.raises(UserError, match="holds no cell timestamps"):
+        notebook_times(nb)
