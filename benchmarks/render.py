@@ -170,6 +170,32 @@ def ladder_table(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def precision_table(rows: list[dict]) -> str:
+    """Our default on the CPU in fp32 and in bf16, per width: each seed once (a repeat of a seed is
+    listed, not pooled), the difference against the seed noise."""
+    runs: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["arm"] == "ours" and r["device_name"].startswith("CPU"):
+            runs[(r["width"], r["precision"])][r["seed"]].append(r["final_test_acc"])
+    out = ["| width | fp32: runs (seeds) | fp32 | bf16: runs (seeds) | bf16 | bf16 - fp32 | Welch t "
+           "| larger than the seed noise? |", "|---:|---|---:|---|---:|---:|---:|---|"]
+    repeats = []
+    for width in sorted({w for w, _ in runs}, reverse=True):
+        cells, accs = [], {}
+        for prec in ("fp32", "bf16"):
+            by_seed = runs.get((width, prec), {})
+            accs[prec] = [v[0] for v in by_seed.values()]
+            repeats += [f"width {width:g}, {prec}, seed {s}: {', '.join(f'{100 * a:.2f}%' for a in v)}"
+                        for s, v in sorted(by_seed.items()) if len(v) > 1]
+            s_ = summarize(accs[prec]) if accs[prec] else None
+            cells += [f"{len(accs[prec])} ({', '.join(map(str, sorted(by_seed)))})",
+                      f"{100 * s_['mean']:.2f}% +- {100 * s_['std']:.2f}" if s_ else "-"]
+        pair = _pair_row(accs["bf16"], accs["fp32"]) if min(map(len, accs.values())) > 1 else "- | - | - |"
+        out.append(f"| {width:g} | " + " | ".join(cells) + " | " + pair)
+    note = f"\nSeeds run twice (the first run counts above): {'; '.join(repeats)}.\n" if repeats else ""
+    return "\n".join(out) + "\n" + note
+
+
 def jpeg_table(levels: dict, rows: list[dict]) -> str:
     """Per JPEG level (and the copy itself): PSNR against the copy, size, and the default's accuracy
     at each width and device where it ran, against the copy's runs at the same width and device."""
@@ -477,6 +503,10 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
             png = study.plot_smoothing_range_tests(trick_rows, assets / "tricks_range_tests.png")
             out["tricks-range-tests"] = (smoothing_range_table(trick_rows) + "\n![the range test with and without "
                                          f"label smoothing]({png.relative_to(assets.parent).as_posix()})\n")
+    precision_rows = [r for p in sorted((results / "precision").glob("*.json"))
+                      for r in read_json(p, "the precision runs", keys=("runs",))["runs"]]
+    if precision_rows:
+        out["precision"] = precision_table(ladder_rows + precision_rows)
     jpeg = results / "ladder" / JPEG_FILE
     if jpeg.is_file() and any(r["arm"].startswith("q") for r in ladder_rows):
         levels = read_json(jpeg, "the JPEG levels", keys=("levels",))["levels"]
