@@ -232,3 +232,19 @@ def test_the_notebooks_times_come_from_its_cells_timestamps(tmp_path):
     nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["x"], "metadata": {}}]}))
     with pytest.raises(UserError, match="holds no cell timestamps"):
         notebook_times(nb)
+
+
+def test_precision_table_pairs_fp32_and_bf16_per_width_and_lists_a_repeat_without_pooling_it():
+    from benchmarks.render import precision_table
+
+    def run(width, precision, seed, acc, arm="ours", device="CPU (2 cores)"):
+        return {"arm": arm, "width": width, "precision": precision, "seed": seed, "final_test_acc": acc,
+                "device_name": device}
+
+    rows = [run(0.125, "fp32", s, a) for s, a in ((0, 0.80), (1, 0.82), (2, 0.84))]
+    rows += [run(0.125, "bf16", s, a) for s, a in ((0, 0.81), (1, 0.83), (2, 0.85))]
+    rows += [run(0.125, "fp32", 0, 0.90),  # a repeat of seed 0: listed, never pooled
+             run(0.125, "bf16", 0, 0.10, arm="ref"), run(0.125, "bf16", 1, 0.10, device="NVIDIA H100")]
+    table = precision_table(rows)
+    assert "| 0.125 | 3 (0, 1, 2) | 82.00% +- 2.00 | 3 (0, 1, 2) | 83.00% +- 2.00 | +1.00 points | 0.6 | no |" in table
+    assert table.endswith("Seeds run twice (the first run counts above): width 0.125, fp32, seed 0: 80.00%, 90.00%.\n")
