@@ -5,6 +5,8 @@
 #   bash benchmarks/gpu_evidence.sh STAGE... [--budget SECONDS]
 #
 # Stages (each writes /tmp/ev/<stage>/ and packs its small JSON/PNG files into $OUT/<stage>.tgz):
+#   gpu-tests the GPU test tier (tests/test_on_gpu.py: every precision, both loaders, the range test,
+#             the reference, a resume on the GPU and on the CPU), in under a minute: run it first
 #   full      python -m benchmarks.full_size: the whole job at full width, seeds 0 1 2, then the
 #             figures of seed 0 (misclassified, GradCAM, per class) with `helpers report`
 #   notebook  the committed notebook, executed with its saved (the assignment's) parameters
@@ -55,6 +57,9 @@ for stage in "${stages[@]}"; do
   echo "== $stage ($(left) s left)"
   mkdir -p /tmp/ev/$stage
   case $stage in
+    gpu-tests)
+      timeout 300 python3 -m pytest -m gpu -rs -p no:cacheprovider tests/test_on_gpu.py 2>&1 |
+        tee /tmp/ev/gpu-tests/pytest.txt | tail -20 ;;
     full)
       timeout "$(left)" python3 -m benchmarks.full_size --data-dir $DATA --seeds 0 1 2 --out /tmp/ev/full
       [ -f /tmp/ev/full/seed0/history.json ] && timeout "$(left)" python3 -m helpers report /tmp/ev/full/seed0 ;;
