@@ -18,13 +18,18 @@ def test_every_lab_tool_with_a_main_is_checked():
     assert {"render", "ladder", "reference", "collect_runs", "full_size", "speed"} <= set(COMMANDS)
 
 
+def exit_code(name: str, option: str, monkeypatch) -> int:
+    """The status ``python -m benchmarks.NAME OPTION`` exits with, as its main() is called."""
+    monkeypatch.setattr(sys, "argv", [name, option])
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(f"benchmarks.{name}").main()
+    return stop.value.code
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_help_describes_the_tool_in_whole_sentences(name, monkeypatch, capsys):
     module = importlib.import_module(f"benchmarks.{name}")
-    monkeypatch.setattr(sys, "argv", [name, "--help"])
-    with pytest.raises(SystemExit) as stop:
-        module.main()
-    assert stop.value.code == 0
+    assert exit_code(name, "--help", monkeypatch) == 0
     out = " ".join(capsys.readouterr().out.split())
     first = " ".join(module.__doc__.strip().split("\n\n")[0].split())
     assert first.rstrip(":.") in out and f"usage: python -m benchmarks.{name}" in out
@@ -34,12 +39,9 @@ def test_help_describes_the_tool_in_whole_sentences(name, monkeypatch, capsys):
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_bad_option_is_one_line(name, monkeypatch, capsys):
-    module = importlib.import_module(f"benchmarks.{name}")
-    monkeypatch.setattr(sys, "argv", [name, "--no-such-option"])
-    with pytest.raises(SystemExit) as stop:
-        module.main()
+    assert exit_code(name, "--no-such-option", monkeypatch) == 2
     err = capsys.readouterr().err
-    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert err.count("\n") == 1 and err.startswith("error: ")
 
 
 def test_render_of_a_missing_document_is_one_line_and_draws_nothing(tmp_path, capsys):
