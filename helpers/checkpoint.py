@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import socket
 import threading
 import time
@@ -48,10 +49,33 @@ def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
 
 
+class WriteFailed(UserError):
+    """A file of the run folder could not be written (no space, no permission, a read-only
+    folder): the file it would have replaced is left as it was, the temporary file removed."""
+
+
+# Below this much free space, a failed write is put down to a full disk: torch.save reports one
+# only as "[enforce fail at inline_container.cc] . unexpected pos".
+LOW_SPACE_BYTES = 64 * 2**20
+
+
+def _why(e: BaseException, folder: Path) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror[0].lower() + e.strerror[1:]
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if free is not None and free < LOW_SPACE_BYTES:
+        return f"no space left on the device ({free / 2**20:.1f} MiB free)"
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
 def _atomic_write(path: Path, write: Callable[[BinaryIO], None], previous: Path | None = None) -> None:
     """Write to a temporary file beside ``path``, flush it to disk, then rename: a kill or a
     power cut leaves the old file or the new one, never half a file. ``previous``: where the
-    file being replaced is kept (renamed, so it too is whole)."""
+    file being replaced is kept (renamed, so it too is whole). A write that fails (a full disk, no
+    permission) removes the temporary file and raises :class:`WriteFailed`, ``path`` untouched."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -59,8 +83,14 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], None], previous: Path 
             write(f)
             f.flush()
             os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a folder that turned read-only keeps it; the message names the folder
+            pass
+        if isinstance(e, (OSError, RuntimeError)):
+            kept = f"{path.name} is left as it was" if path.exists() else f"no {path.name} was there before"
+            raise WriteFailed(f"cannot write {path.name} in {path.parent}: {_why(e, path.parent)}; {kept}") from None
         raise
     if previous is not None and path.exists():
         os.replace(path, previous)
@@ -212,7 +242,7 @@ class RunLock:
         while not self._stop.wait(self.lease):
             try:
                 self.touch()
-            except OSError:  # a drive that hiccups: the next renewal tries again
+            except (OSError, WriteFailed):  # a drive that hiccups or fills: the next renewal tries again
                 pass
 
     def touch(self) -> None:

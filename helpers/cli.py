@@ -5,6 +5,7 @@ Bad input ends with one line ``error: ...`` on stderr and exit status 2, never a
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import sys
 import time
@@ -181,6 +182,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# A full disk or quota, no permission, a read-only folder.
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -189,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in WRITE_ERRORS:
+            raise
+        # a figure or a small file that could not be written; a checkpoint's failure says more above
+        print(f"error: cannot write {e.filename or 'a file'}: {e.strerror}; every file already written is kept "
+              "(a run continues with --resume RUN_DIR once the folder can be written)", file=sys.stderr)
         return 2
     except Interrupted as e:
         print(e, file=sys.stderr)

@@ -193,11 +193,16 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
         history["epochs"].append(row)
         log(f"epoch {epoch + 1:2d}/{cfg.epochs}  train loss {stats.loss:.4f} acc {stats.acc:.4f}  "
             f"test loss {test_loss:.4f} acc {test_acc:.4f}  lr {stats.lrs[-1]:.4f}  {row['seconds']:.1f}s")
-        ckpt.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "scheduler": scheduler.state_dict(), "scaler": precision.scaler.state_dict(),
-                              "rng": ckpt.rng_states(), "history": history, "epoch": epoch + 1,
-                              "config": cfg.to_dict(), "ema": ema.state_dict() if ema is not None else None},
-                             run_dir)
+        try:
+            ckpt.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                  "scheduler": scheduler.state_dict(), "scaler": precision.scaler.state_dict(),
+                                  "rng": ckpt.rng_states(), "history": history, "epoch": epoch + 1,
+                                  "config": cfg.to_dict(), "ema": ema.state_dict() if ema is not None else None},
+                                 run_dir)
+        except ckpt.WriteFailed as e:
+            saved = (f"the last good checkpoint is epoch {epoch}: once the folder can be written, continue "
+                     f"with --resume {run_dir}" if ckpt.has_checkpoint(run_dir) else "no epoch was saved")
+            raise ckpt.WriteFailed(f"{e}; epoch {epoch + 1} is not saved, {saved}") from None
         write_json(history, run_dir / "history.json")
     history["final_test_acc"] = history["epochs"][-1][headline_key(cfg)]
     history["total_seconds"] = round(sum(e["seconds"] for e in history["epochs"]), 1)

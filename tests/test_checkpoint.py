@@ -1,11 +1,13 @@
 """helpers.checkpoint: atomic writes, RNG states, and the run folder's lock."""
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,7 +26,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         f.write(b"half a fi")
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(ckpt.WriteFailed, match="disk full; history.json is left as it was"):
         ckpt._atomic_write(path, fail)
     assert path.read_text() == "old"
     ckpt.atomic_write_text("new", path)
@@ -81,6 +83,26 @@ def test_the_holder_renews_its_lock_during_a_step_slower_than_the_lease(tmp_path
     lock.release()
     assert renewed - first > 0.2
     assert not lease_threads(tmp_path) and not (tmp_path / ckpt.LOCK).exists()
+
+
+def test_a_renewal_that_cannot_write_is_tried_again_at_the_next_lease(tmp_path, monkeypatch):
+    lock = ckpt.RunLock(tmp_path, lease=0.02)
+    assert lock.acquire() is True
+    failed = []
+    real = ckpt.atomic_write_text
+
+    def full_twice(text, path):
+        if len(failed) < 2:
+            failed.append(path)
+            raise ckpt.WriteFailed("cannot write .lock: no space left on the device")
+        real(text, path)
+
+    monkeypatch.setattr(ckpt, "atomic_write_text", full_twice)
+    first = lock.holder()["time"]
+    time.sleep(0.3)
+    renewed = lock.holder()["time"]
+    lock.release()
+    assert len(failed) == 2 and renewed > first  # the thread lived on and renewed once the disk had room
 
 
 def test_the_lease_thread_runs_while_training_and_ends_when_the_run_ends_or_fails(tmp_path, monkeypatch):
@@ -367,3 +389,71 @@ def test_a_lock_file_that_is_not_a_json_object_holds_nothing(tmp_path):
     lock = ckpt.RunLock(tmp_path, log=lambda _: None)
     assert lock.holder() is None and lock.acquire() is True
     lock.release()
+
+
+# a write that fails: one line, nothing lost ------------------------------------------------------
+@pytest.mark.parametrize("error,free,reason", [
+    (OSError(errno.ENOSPC, "No space left on device"), 10**12, "no space left on device"),
+    (PermissionError(errno.EACCES, "Permission denied"), 10**12, "permission denied"),
+    (OSError(errno.EROFS, "Read-only file system"), 10**12, "read-only file system"),
+    (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos"), 2**20,
+     "no space left on the device (1.0 MiB free)"),  # how torch.save reports a full disk
+    (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos"), 10**12,
+     "[enforce fail at inline_container.cc:672] . unexpected pos")])
+def test_a_failed_write_is_one_line_and_leaves_the_file_it_replaces(tmp_path, monkeypatch, error, free, reason):
+    monkeypatch.setattr(ckpt.shutil, "disk_usage", lambda p: SimpleNamespace(free=free))
+    ckpt.save_checkpoint({"epoch": 1}, tmp_path)
+
+    def fail(f):
+        f.write(b"half a file")
+        raise error
+
+    with pytest.raises(ckpt.WriteFailed) as e:
+        ckpt._atomic_write(tmp_path / ckpt.CHECKPOINT, fail, previous=tmp_path / ckpt.PREVIOUS)
+    assert str(e.value) == f"cannot write checkpoint.pt in {tmp_path}: {reason}; checkpoint.pt is left as it was"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no .tmp, no rename
+    assert torch.load(tmp_path / ckpt.CHECKPOINT, weights_only=False) == {"epoch": 1}
+    with pytest.raises(ckpt.WriteFailed, match="no new.json was there before"):
+        ckpt._atomic_write(tmp_path / "new.json", fail)
+
+
+def test_a_full_disk_during_training_is_one_line_naming_the_last_good_checkpoint(class_tree, tmp_path, monkeypatch,
+                                                                                 capsys):
+    saves = []
+    real = ckpt.torch.save
+
+    def full_from_the_second(obj, f, *a, **k):
+        saves.append(1)
+        if len(saves) == 2:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos")
+        return real(obj, f, *a, **k)
+
+    monkeypatch.setattr(ckpt.torch, "save", full_from_the_second)
+    monkeypatch.setattr(ckpt.shutil, "disk_usage", lambda p: SimpleNamespace(free=512 * 1024))
+    run = tmp_path / "r"
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(run), "--epochs", "3", "--max-at-epoch", "1",
+                 "--lr-min", "0.05", "--lr-max", "0.4", "--width", "0.0625", "--batch-size", "32",
+                 "--no-progress", "--no-report", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err == (f"error: cannot write checkpoint.pt in {run}: no space left on the device (0.5 MiB free); "
+                   "checkpoint.pt is left as it was; epoch 2 is not saved, the last good checkpoint is epoch 1: "
+                   f"once the folder can be written, continue with --resume {run}\n")
+    assert not list(run.glob("*.tmp")) and torch.load(run / ckpt.CHECKPOINT, weights_only=False)["epoch"] == 1
+    monkeypatch.setattr(ckpt.torch, "save", real)
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+
+
+def test_any_other_failed_write_of_a_command_is_one_line(monkeypatch, capsys):
+    from helpers import cli
+
+    def read_only(args):
+        raise OSError(errno.EROFS, "Read-only file system", "/content/drive/MyDrive/runs/x/curves.png")
+
+    monkeypatch.setattr(cli, "run", read_only)
+    assert cli.main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write /content/drive/MyDrive/runs/x/curves.png: Read-only file system" in err
+    monkeypatch.setattr(cli, "run", lambda args: (_ for _ in ()).throw(OSError(errno.ENOENT, "No such file")))
+    with pytest.raises(OSError):  # not a write failure: not ours to word
+        cli.main(["train"])
