@@ -153,6 +153,10 @@ def test_ladder_specs_and_their_commands(tmp_path):
     argv = ladder.command("q30", "0.125", 1, d, "/data", "/jpeg", "cpu")
     assert argv[:3] == ["-m", "helpers", "train"] and "/jpeg/q30" in argv and argv[argv.index("--seed") + 1] == "1"
     assert ladder.command("ref", "0.25", 0, d, "/data", "/jpeg", "cpu")[:2] == ["-m", "benchmarks.reference"]
+    assert argv[argv.index("--precision") + 1] == "auto"  # the product's rule unless asked
+    for arm in ("ours", "ref"):  # both arms of a comparison in the precision asked
+        asked = ladder.command(arm, "1", 0, d, "/data", "/jpeg", "cpu", "bf16")
+        assert asked[asked.index("--precision") + 1] == "bf16"
     d.mkdir()
     (d / "checkpoint.pt").write_bytes(b"")
     assert ladder.command("q30", "0.125", 1, d, "/data", "/jpeg", "cpu")[-2:] == ["--resume", str(d)]
