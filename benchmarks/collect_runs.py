@@ -32,6 +32,8 @@ def row(run_dir: Path, label: str, range_test: bool = False) -> dict:
             # test_acc, test_acc_tta, test_acc_ema, test_acc_ema_tta (the reference's history has test_acc)
             "curves": {k: [e[k] for e in history["epochs"]] for k in (history["epochs"] or [{}])[-1]
                        if k.startswith("test_acc")}}
+    if any("loss_scale" in e for e in history["epochs"]):  # fp16: the loss scale at each epoch's end
+        out["loss_scale"] = [e.get("loss_scale") for e in history["epochs"]]
     # what a CPU run's numbers depend on (helpers.provenance), where the run recorded it
     out.update({k: cfg["resolved"][k] for k in ("torch", "cpu_model", "cpu_capability", "cpu_threads", "versions")
                 if k in cfg["resolved"]})

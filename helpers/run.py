@@ -190,6 +190,8 @@ def _train_in(run_dir: Path, cfg: TrainConfig, state: dict[str, Any] | None, dat
         row = {"epoch": epoch + 1, "train_loss": stats.loss, "train_acc": stats.acc, **tests,
                "lr_last": stats.lrs[-1], "train_seconds": round(train_seconds, 2),
                "seconds": round(time.perf_counter() - t0, 2)}
+        if precision.scaler.is_enabled():  # fp16: the loss scale at the epoch's end (its history, for a T4's numerics)
+            row["loss_scale"] = precision.scaler.get_scale()
         history["epochs"].append(row)
         log(f"epoch {epoch + 1:2d}/{cfg.epochs}  train loss {stats.loss:.4f} acc {stats.acc:.4f}  "
             f"test loss {test_loss:.4f} acc {test_acc:.4f}  lr {stats.lrs[-1]:.4f}  {row['seconds']:.1f}s")

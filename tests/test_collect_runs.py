@@ -64,3 +64,14 @@ def test_rows_carry_what_a_cpu_runs_numbers_depend_on(tmp_path):
     (row,) = json.loads((tmp_path / "o.json").read_text())["runs"]
     assert row["cpu_capability"] == machine()["cpu_capability"] and row["cpu_threads"] >= 1
     assert set(row["versions"]) == {"torch", "torchvision", "numpy", "pillow", "albumentations"} and row["cpu_model"]
+
+
+def test_an_fp16_runs_loss_scale_is_kept_per_epoch(tmp_path):
+    out = tmp_path / "fp16.json"
+    run = fake_run(tmp_path / "ours-w0.125-s0", 0, 0.8)
+    (run / "history.json").write_text(json.dumps({"final_test_acc": 0.8, "epochs": [
+        {"epoch": 1, "test_acc": 0.5, "loss_scale": 65536.0}, {"epoch": 2, "test_acc": 0.8, "loss_scale": 32768.0}]}))
+    plain = fake_run(tmp_path / "ours-w0.125-s1", 1, 0.8)
+    collect_runs.main(["--label", "cpu fp16", str(run), str(plain), "--out", str(out)])
+    rows = json.loads(out.read_text())["runs"]
+    assert rows[0]["loss_scale"] == [65536.0, 32768.0] and "loss_scale" not in rows[1]

@@ -58,7 +58,11 @@ def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then
     with monkeypatch.context() as m:
         m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, *a: cls("cpu", then)))
         assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 0
-    assert len(json.loads((tmp_path / "r" / "history.json").read_text())["epochs"]) == 2
+    rows = json.loads((tmp_path / "r" / "history.json").read_text())["epochs"]
+    assert len(rows) == 2
+    # fp16's loss scale is recorded at each epoch's end, where a scaler ran
+    assert [("loss_scale" in r) for r in rows] == [first == torch.float16, then == torch.float16]
+    assert all(r["loss_scale"] > 0 for r in rows if "loss_scale" in r)
 
 
 def test_old_checkpoint_with_cuda_rng_states_resumes(class_tree, tmp_path, monkeypatch):
