@@ -444,13 +444,13 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
     full_path, run = results / "full_size" / f"{GLANCE_SEEDS}.json", results / "runs" / GLANCE_RUN
     if full_path.is_file() and (run / "history.json").is_file():
         timed = run / "notebook.json"
-        if timed.is_file():
-            out["notebook-time"] = notebook_time(read_json(timed, "the notebook's times", keys=("cells", "wall_seconds")))
+        times = read_json(timed, "the notebook's times", keys=("cells", "wall_seconds")) if timed.is_file() else None
+        if times is not None:
+            out["notebook-time"] = notebook_time(times)
         out["glance"] = glance_table(read_json(full_path, "the full-size runs", keys=("seeds", "final_test_acc")),
                                      read_json(run / "config.json", "the run's settings", keys=("resolved",)),
                                      read_json(run / "history.json", "the run's history", keys=("lr", "epochs")),
-                                     read_json(timed, "the notebook's times", keys=("wall_seconds",))
-                                     if timed.is_file() else None)
+                                     times)
     folder = results / "range_tests"
     if any(folder.glob("*.json")):
         tests = load_range_tests(folder)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.data import Split
 from helpers.loaders import AlbumentationsTrainLoader, BatchedTrainLoader, EvalLoader
 from helpers.model import ResNet9
 from helpers.train import Precision, bf16_in_hardware, evaluate, make_ema, make_optimizer, train_epoch
@@ -23,12 +22,6 @@ def precisions() -> list[str]:
     return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_available() and bf16_in_hardware() else [])
 
 
-@pytest.fixture
-def split():
-    rng = np.random.default_rng(0)
-    return Split(rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 256))
-
-
 @pytest.mark.parametrize("choice", ["fp32", "fp16", "bf16"])
 def test_an_epoch_of_each_loader_trains_and_evaluates(split, choice):
     if choice not in precisions():
@@ -39,7 +32,7 @@ def test_an_epoch_of_each_loader_trains_and_evaluates(split, choice):
         model = ResNet9(width=0.125).to(CUDA).to(memory_format=torch.channels_last)
         ema = make_ema(model, 0.9)
         stats = train_epoch(model, loader.epoch(0), make_optimizer(model, 0.1), None, prec, 1, ema=ema)
-        assert np.isfinite(stats.loss) and len(stats.lrs) == 4
+        assert np.isfinite(stats.loss) and len(stats.lrs) == len(split) // 64  # one LR a step
         assert prec.scaler.is_enabled() == (choice == "fp16")
         for m in (model, ema.module):
             loss, acc = evaluate(m, EvalLoader(split, CUDA, 128), prec, "flip")
