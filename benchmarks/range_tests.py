@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks import parser
 from helpers.config import TrainConfig
-from helpers.run import find_lrs
+from helpers.lr_finder import find_lrs
 from helpers.data import load_data
 
 

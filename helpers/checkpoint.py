@@ -101,6 +101,31 @@ def atomic_write_text(text: str, path: Path) -> None:
     _atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def writable_folder(folder: Path | str, option: str = "--out") -> Path:
+    """``folder``, made with its parents and checked writable; one line naming it when it cannot
+    be (a file in the way, no permission, a read-only file system)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file, not a folder; choose another {option}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to {folder} ({e.strerror}); choose a writable {option}") from None
+    return folder
+
+
+def new_folder(folder: Path | str, option: str = "--out") -> Path:
+    """A folder that holds nothing yet (made if need be), for outputs that are never written over
+    (``lr-find``, a comparison); one line when it holds files."""
+    folder = Path(folder)
+    if folder.is_dir() and any(folder.iterdir()):
+        raise UserError(f"output folder {folder} already exists and is not empty; choose another {option}")
+    return writable_folder(folder, option)
+
+
 def save_checkpoint(state: dict[str, Any], run_dir: Path) -> None:
     """``checkpoint.pt`` after an epoch; the one it replaces becomes ``checkpoint-prev.pt``."""
     run_dir = Path(run_dir)

@@ -133,9 +133,27 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
+def lr_find(cfg: TrainConfig, log=print):
+    """``python -m helpers lr-find``: the range test on the training data, its JSON and PNG into a
+    new folder ``cfg.out`` (settings, data and the folder checked before the test runs)."""
+    from .checkpoint import new_folder
+    from .data import load_data
+    from .loaders import check_batch_size
+    from .lr_finder import find_lrs
+    from .report import save_range_test
+
+    cfg.validate()
+    data = load_data(cfg)
+    check_batch_size(cfg.batch_size, len(data.train))
+    out = new_folder(cfg.out)
+    js, png = save_range_test(find_lrs(cfg, data, log=log), out)
+    log(f"wrote {js} and {png}")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "train":
-        from .job import Run
+        from .data import load_data
+        from .run import Run
 
         started = time.perf_counter()  # the training call's wall time counts loading the data
         if args.resume and has_checkpoint(Path(args.resume)):
@@ -145,13 +163,17 @@ def run(args: argparse.Namespace) -> int:
             if ignored:
                 print(f"note: --resume continues with the settings in {args.resume}/config.json; ignoring "
                       + ", ".join("--" + k.replace("_", "-") for k in ignored), file=sys.stderr)
-        with Run.resume(args.resume) if args.resume else Run.new(_config(args)) as job:
+        if args.resume:
+            job = Run.resume(args.resume)
+        else:  # the data is read and checked before the run folder is touched
+            cfg = _config(args)
+            cfg.validate()
+            job = Run.open(cfg, load_data(cfg))
+        with job:
             history = job.fit(started)
         print(f"final test accuracy: {history['final_test_acc'] * 100:.2f}%")
     elif args.command == "lr-find":
-        from .run import lr_find_command
-
-        lr_find_command(_config(args))
+        lr_find(_config(args))
     elif args.command == "triangle":
         from .plots import plot_triangle
 
@@ -174,9 +196,9 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"wrote {execute(parse_overrides(args.overrides), NOTEBOOK if args.in_place else args.output)}")
     elif args.command == "report":
-        from .run import report_run
+        from .report import report_run
 
-        for path in report_run(Path(args.run_dir), data_dir=args.data_dir, device_name=args.device,
+        for path in report_run(Path(args.run_dir), data_dir=args.data_dir, device=args.device,
                                gradcam_layer=args.gradcam_layer):
             print(f"wrote {path}")
     return 0

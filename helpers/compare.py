@@ -26,13 +26,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_write_text
-from .config import SCHEDULES, TrainConfig
+from .checkpoint import atomic_write_text, new_folder
+from .config import SCHEDULES, TrainConfig, read_record
 from .errors import Log, UserError
 from .files import read_json
 from .lr_finder import lr_min_for
 from .plots import plot_compare_budget, plot_compare_curves
-from .run import prepare_run_dir
 from .stats import summarize, welch_t
 from .sweep import (Job, RaySettings, cached_data, finished_history, forget_data, range_test_job, run_jobs,
                     saved_suggestions, train_job)
@@ -130,7 +129,7 @@ def _compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], o
     """:func:`compare` once its data is read."""
     out_dir = Path(out).resolve()  # absolute: a Ray worker runs in its own folder
     if not any(out_dir.glob("lr_find-s*.json")):  # else: this command's folder, continued
-        prepare_run_dir(str(out_dir), resumable=False)
+        new_folder(out_dir)
     needs = (base.data_dir, str(out_dir))
     tests = [Job(f"range test seed {seed}", range_test_job,
                  {"config": {**base.to_dict(), "seed": seed}, "out": str(out_dir), "name": f"lr_find-s{seed}.json"},
@@ -151,7 +150,7 @@ def _compare(base: TrainConfig, seeds: list[int], arms: list[tuple[str, int]], o
                      "test_acc": [e["test_acc"] for e in history["epochs"]],
                      "train_seconds": sum(e["train_seconds"] for e in history["epochs"])})
         log(f"{runs[-1]['arm']} seed {seed}: final test accuracy {100 * history['final_test_acc']:.2f}%")
-    resolved = TrainConfig.read(Path(configs[0].out) / "config.json").resolved
+    resolved = read_record(Path(configs[0].out) / "config.json")[1]
     summary = {"command": command, "width": base.width, "batch_size": base.batch_size,
                "device_name": resolved["device_name"], "precision": resolved["precision"],
                "data": {"train_images": resolved["train_images"], "test_images": resolved["test_images"]},

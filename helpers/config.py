@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +60,12 @@ def check_lr_order(lr_min: float, lr_max: float, found_by_range_test: bool = Fal
                         "lower --lr-min (LR_MIN in the notebook) or set it to 'auto'")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run; saved verbatim to ``config.json``."""
+    """The settings of one training run, as asked for, frozen: what a run resolves (device,
+    precision, the LRs a range test found, data, machine) is its own record
+    (:class:`helpers.run.Run`), saved beside these in ``config.json`` under ``resolved``, where
+    ``lr_min`` and ``lr_max`` are the LRs in force."""
 
     data_dir: str = "data"
     download: bool = True           # fetch CIFAR-10 with torchvision when data_dir holds none
@@ -99,8 +102,6 @@ class TrainConfig:
     lr_min_rule: str = "smith"
     report: bool = True             # render figures at the end
     progress: bool = True           # tqdm bars
-    # Filled in by the run, recorded for provenance.
-    resolved: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -110,15 +111,16 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """These settings with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
     @classmethod
     def read(cls, path: Path | str) -> "TrainConfig":
-        """A run's ``config.json``; one line naming the file when it is missing or damaged."""
-        cfg = cls.from_dict(read_json(path, "the run's settings"))
-        try:
-            cfg.validate()
-        except UserError as e:
-            raise DamagedFile(f"{path} (the run's settings) is damaged: {e}") from None
-        return cfg
+        """A run's ``config.json`` (its LRs those in force); one line naming the file when it is
+        missing or damaged."""
+        return read_record(path)[0]
+
 
     def validate(self) -> None:
         """Raise UserError naming the first bad setting and how to fix it."""
@@ -182,3 +184,15 @@ class TrainConfig:
                             f"--lr-find-end ({self.lr_find_end})")
         need(integer(self.lr_find_iters) and self.lr_find_iters >= 10, "lr-find-iters",
              "an integer >= 10", self.lr_find_iters)
+
+
+def read_record(path: Path | str) -> tuple[TrainConfig, dict[str, Any]]:
+    """A run's ``config.json``: (its settings with the LRs in force, what the run resolved); one
+    line naming the file when it is missing or damaged."""
+    d = read_json(path, "the run's settings")
+    cfg = TrainConfig.from_dict(d)
+    try:
+        cfg.validate()
+    except UserError as e:
+        raise DamagedFile(f"{path} (the run's settings) is damaged: {e}") from None
+    return cfg, dict(d.get("resolved") or {})

@@ -50,9 +50,12 @@ from torch import nn
 
 from .checkpoint import atomic_write_text
 from .config import check_lr_order
+from .data import load_data
 from .errors import Log, UserError
 from .files import DamagedFile, read_json
-from .train import classification_loss, make_optimizer
+from .loaders import make_train_loader
+from .model import build_model
+from .train import Precision, choose_device, classification_loss, make_optimizer, out_of_memory
 
 
 class _StopRangeTest(Exception):
@@ -166,7 +169,7 @@ class RangeTestResult:
     stopped_early: str = ""          # "", "diverged" or "non-finite loss"
     seconds: float = 0.0
     batch_size: int = 0
-    settings: dict[str, Any] = field(default_factory=dict)  # what it ran with (helpers.job reuses it then)
+    settings: dict[str, Any] = field(default_factory=dict)  # what it ran with (helpers.run reuses it then)
 
     def save(self, out_dir: Path, name: str = "lr_find.json") -> Path:
         """Write the JSON into ``out_dir`` (the figure is drawn by helpers.plots)."""
@@ -292,3 +295,20 @@ SETTINGS = ("width", "block_order", "seed", "batch_size", "augment", "precision"
 
 def settings_of(cfg) -> dict[str, Any]:
     return {k: getattr(cfg, k) for k in SETTINGS if hasattr(cfg, k)}
+
+
+def find_lrs(cfg, data=None, log: Log = print, device: torch.device | None = None,
+             precision=None) -> RangeTestResult:
+    """The LR range test: every caller runs it through here (a run's 'auto' LRs, ``lr-find``,
+    sweeps, the width study). On ``data`` (loaded from ``cfg.data_dir`` if None) with a fresh
+    model and loader seeded as the run's, so its LRs are those the run would find; ``device`` and
+    ``precision``: the run's, when it has chosen them. Out of GPU memory is one line."""
+    cfg.validate()
+    device = device if device is not None else choose_device(cfg.device)
+    precision = precision if precision is not None else Precision.for_device(device, cfg.amp, cfg.precision)
+    data = data if data is not None else load_data(cfg)
+    loader = make_train_loader(cfg.augment, data.train, cfg.batch_size, device, cfg.seed, cfg.num_workers)
+    try:
+        return range_test(build_model(cfg, device), loader, device, precision, cfg, log=log)
+    except torch.cuda.OutOfMemoryError:
+        raise out_of_memory(device, cfg.batch_size, cfg.width, "no range test was saved") from None

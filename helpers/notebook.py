@@ -1,4 +1,5 @@
-"""Run the notebook headless with some parameters changed, without saving the change.
+"""The notebook's own code: run it headless with some parameters changed, without saving the
+change, and keep its run folder on Google Drive in Colab (:func:`drive_folder`).
 
     python -m helpers notebook --set WIDTH=0.125 --set OUT='"runs/nb-w8"' [--output PATH | --in-place]
 
@@ -23,6 +24,19 @@ from .errors import UserError
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "superconvergence_resnet9.ipynb"
 INJECTED = "injected-parameters"
+
+
+def drive_folder(out: str, mount_point: str = "/content/drive") -> str:
+    """The notebook's ``DRIVE = True``: ``out`` on Google Drive (mounted on first use), so a Colab
+    disconnect loses nothing."""
+    import sys
+
+    if "google.colab" not in sys.modules:
+        raise UserError("DRIVE = True needs Google Colab (it mounts Google Drive); set DRIVE = False here")
+    from google.colab import drive  # type: ignore[import-not-found]
+
+    drive.mount(mount_point)
+    return str(Path(mount_point) / "MyDrive" / out)
 
 
 def parameters_cell(nb):

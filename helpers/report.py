@@ -1,7 +1,6 @@
-"""Every figure of a finished run, written into its folder, and its ``results.json``.
-
-The job (:mod:`helpers.run`) loads a finished run and calls :func:`render_report`;
-this module draws, it does not load.
+"""Every figure of a run, written into its folder, and its ``results.json``: drawn at the end of
+training (:mod:`helpers.run`), or from a finished run's files (``python -m helpers report``,
+:func:`report_run`); the banner and results table the notebook shows.
 """
 from __future__ import annotations
 
@@ -12,17 +11,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import checkpoint as ckpt
 from . import plots
 from .augment import albumentations_train, denormalize, reseed
 from .checkpoint import atomic_write_text
-from .config import CIFAR10_CLASSES, CPU_PROXY_WIDTH, TrainConfig
-from .data import Cifar10
-from .errors import Log
+from .config import CIFAR10_CLASSES, CPU_PROXY_WIDTH, TrainConfig, read_record
+from .data import Cifar10, load_data
+from .errors import Log, UserError
 from .files import read_json
 from .gradcam import gradcam_maps
 from .loaders import EvalLoader
 from .lr_finder import RangeTestResult
-from .model import ResNet9, count_parameters
+from .model import ResNet9, build_model, count_parameters
 from .train import Precision, choose_device, confusion_matrix, device_name, per_class_accuracy, predict
 
 
@@ -57,16 +57,23 @@ def run_label(cfg: dict[str, Any]) -> str:
             f"{res.get('precision', '?')}, seed {cfg['seed']}")
 
 
+def save_range_test(result: RangeTestResult, out_dir: Path) -> tuple[Path, Path]:
+    """``lr_find.json`` and ``lr_find.png`` into ``out_dir``."""
+    return result.save(Path(out_dir)), plots.plot_lr_find(result, Path(out_dir) / "lr_find.png")
+
+
 def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], model: torch.nn.Module,
-                  data: Cifar10, device: torch.device, test_loader: EvalLoader | None = None,
+                  data: Cifar10, precision: Precision, test_loader: EvalLoader | None = None,
                   n_examples: int = 10, gradcam_layer: str = "layer3",
                   log: Log = print) -> list[Path]:
-    """Draw every figure of a run into ``run_dir`` and write ``results.json``.
+    """Draw every figure of a run into ``run_dir`` and write ``results.json``; the figures are
+    labelled from the run's ``config.json`` (what ran it).
 
     ``test_loader``: the run's normalized test set, when the caller holds one already.
     """
     run_dir = Path(run_dir)
-    label = run_label(cfg.to_dict())
+    device = next(model.parameters()).device
+    label = run_label(read_json(run_dir / "config.json", "the run's settings"))
     # read before anything is drawn: a damaged file stops the report with nothing redrawn
     found = RangeTestResult.load(run_dir / "lr_find.json") if (run_dir / "lr_find.json").is_file() else None
     out = [plots.plot_schedule(history["lr"], history["steps_per_epoch"], run_dir / "schedule.png",
@@ -79,7 +86,7 @@ def render_report(run_dir: Path, cfg: TrainConfig, history: dict[str, Any], mode
     out.append(plots.plot_augmentation(sample, augmentation_samples(sample, 2, cfg.seed),
                                        run_dir / "augmentation.png"))
     test = test_loader or EvalLoader(data.test, device)
-    probs, labels = predict(model, test, Precision.for_device(device, cfg.amp, cfg.precision))
+    probs, labels = predict(model, test, precision)
     pred = probs.argmax(1).numpy()
     true = labels.numpy()
     conf = confusion_matrix(true, pred, len(CIFAR10_CLASSES))
@@ -112,8 +119,7 @@ def run_banner(cfg: TrainConfig, run_dir: Path | None = None) -> str:
     record = Path(run_dir) / "config.json" if run_dir is not None else None
     warning = ""
     if record is not None and record.is_file():
-        cfg = TrainConfig.read(record)
-        res = cfg.resolved
+        cfg, res = read_record(record)
         machine = f"{res.get('device_name', res.get('device', '?'))}, {res.get('precision', '?')}"
     else:
         device = choose_device(cfg.device)
@@ -152,3 +158,41 @@ def results_table(run_dir: Path) -> str:
             ("wall time of the training call", f"{hist['wall_seconds'] / 60:.1f} min" if "wall_seconds" in hist
              else "n/a")]
     return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+
+def load_finished_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """A run folder's settings (the LRs in force) and history; one clear line when it is not a run
+    folder or has no finished epoch."""
+    run_dir = Path(run_dir)
+    for name in ("config.json", "history.json"):
+        if not (run_dir / name).is_file():
+            raise UserError(f"{run_dir} holds no {name}; is it a run folder written by 'helpers train'?")
+    cfg = TrainConfig.read(run_dir / "config.json")
+    history = read_json(run_dir / "history.json", "the run's history", keys=("epochs",))
+    if not history["epochs"]:
+        raise UserError(f"{run_dir} has no finished epoch yet; nothing to report")
+    return cfg, history
+
+
+def load_model(run_dir: Path, cfg: TrainConfig, device: torch.device) -> ResNet9:
+    """The network of the run's newest whole checkpoint, on ``device``."""
+    state = ckpt.load_latest(run_dir)
+    if state is None:
+        raise UserError(f"no checkpoint in {run_dir}; run 'python -m helpers train' first")
+    model = build_model(cfg, device)
+    model.load_state_dict(state["model"])
+    return model
+
+
+def report_run(run_dir: Path, data_dir: str | None = None, device: str = "auto",
+               gradcam_layer: str = "layer3", log: Log = print) -> list[Path]:
+    """``python -m helpers report RUN_DIR``: every figure of a finished run, from its files, on
+    ``device`` ('auto', 'cuda', 'mps' or 'cpu')."""
+    cfg, history = load_finished_run(run_dir)
+    device = choose_device(device)
+    if data_dir:
+        cfg = cfg.replace(data_dir=data_dir)
+    data = load_data(cfg)
+    model = load_model(run_dir, cfg, device)
+    return render_report(Path(run_dir), cfg, history, model, data, Precision.for_device(device, cfg.amp, cfg.precision),
+                         gradcam_layer=gradcam_layer, log=log)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +41,8 @@ from .config import TrainConfig
 from .data import Cifar10, load_cifar10, load_data
 from .errors import Log, UserError
 from .files import DamagedFile, read_json
-from .job import Run
-from .lr_finder import RangeTestResult
-from .run import find_lrs
+from .lr_finder import RangeTestResult, find_lrs
+from .run import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not shipped to Ray workers: history, run folders, data and the GPU bundle (the code is ~3 MB).
@@ -257,20 +255,14 @@ def finished_history(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 def train_job(config: dict[str, Any], log: Log = print) -> dict[str, Any]:
-    """Train ``config`` into its ``out`` folder: continued from its checkpoint when it has one; a
-    folder that stopped before its first epoch ended (only what a run writes before training) is
-    started again; any other non-empty folder is refused (never overwritten)."""
+    """Train ``config`` into its ``out`` folder by the run folder's one rule (:mod:`helpers.run`):
+    a finished run is read back, one with a checkpoint continued, one stopped before its first
+    epoch ended started again, any other refused (never overwritten)."""
     cfg = TrainConfig.from_dict(config)
-    run_dir = Path(cfg.out)
-    if ckpt.has_checkpoint(run_dir):
-        done = finished_history(run_dir)
-        if done:
-            return done
-        with Run.resume(run_dir, cached_data(cfg, log), log) as job:
-            return job.fit()
-    if run_dir.is_dir() and all(p.name in ckpt.PRE_TRAINING for p in run_dir.iterdir()):
-        shutil.rmtree(run_dir)
-    with Run.new(cfg, cached_data(cfg, log), log) as job:
+    done = finished_history(cfg.out) if ckpt.has_checkpoint(Path(cfg.out)) else None
+    if done:
+        return done
+    with Run.open(cfg, cached_data(cfg, log), log) as job:
         return job.fit()
 
 

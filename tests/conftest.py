@@ -12,6 +12,7 @@ from PIL import Image
 
 from helpers.config import CIFAR10_CLASSES
 from helpers.data import Split
+from helpers.loop import Callback
 
 
 def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -56,6 +57,15 @@ def write_torchvision_copy(root: Path, n_train: int = 60, n_test: int = 20) -> P
     return root
 
 
+@pytest.fixture(autouse=True)
+def cpu_without_bf16(monkeypatch):
+    """Every test sees a CPU without bf16 hardware, so 'auto' is fp32 on the CPU and the suite
+    computes the same numbers on an AVX2 machine and on one with AVX-512 BF16; a test about the
+    precision rule says what the CPU has (:func:`pretend_cpu`), and bf16 runs ask for it."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+
+
 @pytest.fixture(scope="session")
 def class_tree(tmp_path_factory) -> Path:
     return write_class_folders(tmp_path_factory.mktemp("cifar") / "cifar10", 200, 100)
@@ -67,18 +77,53 @@ def split() -> Split:
     return Split(x, y)
 
 
+class Stop(Callback):
+    """Raises ``error`` when the loop starts epoch ``epoch`` (1-based), before that epoch trains:
+    earlier epochs are trained and saved, that one is not (Ctrl-C, a Colab disconnect, a
+    divergence or a crash at an epoch of the test's choosing)."""
+
+    def __init__(self, epoch: int, error: BaseException) -> None:
+        self.epoch, self.error = epoch, error
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            raise self.error
+
+
+class Watch(Callback):
+    """Records each epoch the loop starts (and calls ``also(epoch)`` there when given)."""
+
+    def __init__(self, also=None) -> None:
+        self.started: list[int] = []
+        self.also = also
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.started.append(epoch)
+        if self.also:
+            self.also(epoch)
+
+
+def observe_runs(monkeypatch, *callbacks: Callback) -> None:
+    """Every run trained while the test lasts (through the command line, the notebook or a
+    sweep) calls these after its own callbacks: the loop's observers, not a patched module."""
+    from helpers.run import Run
+
+    monkeypatch.setattr(Run, "callbacks", (*Run.callbacks, *callbacks))
+
+
 def fail_in_epoch(monkeypatch, epoch: int, error: BaseException) -> None:
-    """The job's ``train_epoch`` raises ``error`` when it reaches ``epoch``; earlier epochs train
-    (Ctrl-C, a Colab disconnect or a divergence, at an epoch of the test's choosing)."""
-    import helpers.run as run
+    """Every run trained while the test lasts stops with ``error`` at the start of ``epoch``."""
+    observe_runs(monkeypatch, Stop(epoch, error))
 
-    real = run.train_epoch
 
-    def patched(model, batches, optimizer, scheduler, precision, ep, progress=None, *extra):
-        if ep == epoch:
-            raise error
-        return real(model, batches, optimizer, scheduler, precision, ep, progress, *extra)
-    monkeypatch.setattr(run, "train_epoch", patched)
+def write_lock(folder: Path, **holder) -> None:
+    """A run folder's lock file as another writer left it (host, pid, time)."""
+    import json
+
+    from helpers.checkpoint import LOCK
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / LOCK).write_text(json.dumps(holder))
 
 
 class KnownPredictions(torch.nn.Module):

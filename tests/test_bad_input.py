@@ -78,9 +78,9 @@ def test_lr_find_never_overwrites(tree, tmp_path, capsys):
 
 
 def test_lr_find_checks_it_can_write_before_the_test(tree, tmp_path, capsys, monkeypatch):
-    import helpers.run as run
+    import helpers.lr_finder as lr_finder
 
-    monkeypatch.setattr(run, "find_lrs", lambda *a, **k: pytest.fail("the range test ran"))
+    monkeypatch.setattr(lr_finder, "find_lrs", lambda *a, **k: pytest.fail("the range test ran"))
     blocker = tmp_path / "file"
     blocker.write_text("")
     line = one_line_exit_2_nothing_written(capsys, ["lr-find", "--data-dir", str(tree), "--out",

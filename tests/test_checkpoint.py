@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,10 +15,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import fail_in_epoch, write_class_folders
+from conftest import Watch, fail_in_epoch, observe_runs, write_class_folders, write_lock
 from helpers import checkpoint as ckpt
 from helpers.cli import main
 from helpers.config import TrainConfig
+from helpers.errors import UserError
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -35,11 +39,6 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 # the lease: a live writer's lock is always fresh; a gone machine's is taken over ------------------
-def _lock(folder: Path, **h) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ckpt.LOCK).write_text(json.dumps(h))
-
-
 def lease_threads(folder: Path) -> list[str]:
     """The lease threads renewing ``folder``'s lock (a notebook's run object elsewhere in the
     test process holds its own folder's until the process exits)."""
@@ -49,7 +48,7 @@ def lease_threads(folder: Path) -> list[str]:
 @pytest.mark.e2e
 def test_a_fresh_lock_of_another_machine_is_refused_saying_when_it_expires(tmp_path, monkeypatch, capsys):
     _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
-    _lock(folder, host="colab-old-vm", pid=123, time=time.time() - 4)
+    write_lock(folder, host="colab-old-vm", pid=123, time=time.time() - 4)
     capsys.readouterr()
     assert main(["train", "--resume", str(folder)]) == 2
     err = capsys.readouterr().err
@@ -61,7 +60,7 @@ def test_a_fresh_lock_of_another_machine_is_refused_saying_when_it_expires(tmp_p
 def test_a_lock_not_renewed_for_the_stale_time_is_taken_over_with_one_line(tmp_path):
     folder = tmp_path / "run"
     assert ckpt.STALE_SECONDS <= 120  # a reconnect waits two minutes at most (README)
-    _lock(folder, host="colab-old-vm", pid=123, time=time.time() - ckpt.STALE_SECONDS - 5)
+    write_lock(folder, host="colab-old-vm", pid=123, time=time.time() - ckpt.STALE_SECONDS - 5)
     said = []
     lock = ckpt.RunLock(folder, log=said.append)
     assert lock.acquire() is True
@@ -106,23 +105,18 @@ def test_a_renewal_that_cannot_write_is_tried_again_at_the_next_lease(tmp_path, 
 
 
 def test_the_lease_thread_runs_while_training_and_ends_when_the_run_ends_or_fails(tmp_path, monkeypatch):
-    import helpers.run as run
-
     tree = write_class_folders(tmp_path / "c" / "cifar10", 100, 40)
     seen = []
-    real = run.train_epoch
-
-    def watching(*a, **k):
-        seen.append(lease_threads(tmp_path / "ok") + lease_threads(tmp_path / "fails"))
-        return real(*a, **k)
-    monkeypatch.setattr(run, "train_epoch", watching)
+    observe_runs(monkeypatch, Watch(lambda epoch: seen.append(lease_threads(tmp_path / "ok")
+                                                              + lease_threads(tmp_path / "fails"))))
     assert main(train_args(tree, tmp_path / "ok", epochs=2)) == 0
     assert len(seen) == 2 and all(len(names) == 1 for names in seen)
     assert not lease_threads(tmp_path / "ok")
     fail_in_epoch(monkeypatch, 1, RuntimeError("a bug"))
     with pytest.raises(RuntimeError):
         main(train_args(tree, tmp_path / "fails", epochs=2))
-    assert len(seen) == 2 and not lease_threads(tmp_path / "fails") and not (tmp_path / "fails" / ckpt.LOCK).exists()
+    assert len(seen) == 3 and len(seen[2]) == 1 and "fails" in seen[2][0]  # it leased while it ran
+    assert not lease_threads(tmp_path / "fails") and not (tmp_path / "fails" / ckpt.LOCK).exists()
 
 
 # the previous checkpoint: damage costs one line and at most one epoch -----------------------------
@@ -152,20 +146,17 @@ def without_times(history: dict) -> dict:
 @pytest.mark.e2e
 def test_a_cut_checkpoint_continues_from_the_previous_one_and_ends_as_an_unbroken_run(tmp_path, monkeypatch,
                                                                                        capsys):
-    import helpers.run as run
-
     tree, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
     newest = folder / ckpt.CHECKPOINT
     damaged = newest.read_bytes()[:1000]
     newest.write_bytes(damaged)  # a synced drive delivered the first 1,000 bytes
-    trained = []
-    real = run.train_epoch
-    monkeypatch.setattr(run, "train_epoch", lambda *a, **k: trained.append(a[5]) or real(*a, **k))
+    watch = Watch()
+    observe_runs(monkeypatch, watch)
     capsys.readouterr()
     assert main(["train", "--resume", str(folder), "--no-progress"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "damaged" in ln]
     assert len(lines) == 1 and str(newest) in lines[0] and "after epoch 1" in lines[0]
-    assert trained == [2, 3]  # one epoch lost, not the run
+    assert watch.started == [2, 3]  # one epoch lost, not the run
     assert (folder / "checkpoint.pt.damaged").read_bytes() == damaged  # kept, not deleted
     full = tmp_path / "full"
     assert main(train_args(tree, full)) == 0
@@ -194,7 +185,7 @@ def test_when_no_checkpoint_loads_one_line_says_so_and_nothing_changes(tmp_path,
 
 @pytest.mark.e2e
 def test_the_notebooks_run_object_falls_back_to_the_previous_checkpoint(tmp_path, monkeypatch):
-    from helpers.job import Run
+    from helpers.run import Run
 
     tree, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
     (folder / ckpt.CHECKPOINT).write_bytes(b"PK\x03\x04 cut")
@@ -237,7 +228,7 @@ def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alo
     import sys
 
     folder = tmp_path / "run"
-    _lock(folder, host="colab-old-vm", pid=1, time="yesterday")
+    write_lock(folder, host="colab-old-vm", pid=1, time="yesterday")
     lock = ckpt.RunLock(folder, log=lambda _: None)
     assert lock.acquire() is True
     lock.release()
@@ -247,7 +238,7 @@ def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alo
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "ready\n"
-        _lock(folder, host=socket.gethostname(), pid=holder.pid, time=time.time() - 3600)
+        write_lock(folder, host=socket.gethostname(), pid=holder.pid, time=time.time() - 3600)
         with pytest.raises(ckpt.UserError, match=f"pid {holder.pid}"):
             ckpt.RunLock(folder).acquire()
         with pytest.raises(subprocess.TimeoutExpired):  # only asked whether it lives (signal 0), never signalled
@@ -256,12 +247,12 @@ def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alo
         holder.kill()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    _lock(folder, host=socket.gethostname(), pid=gone.pid, time=time.time())  # fresh, but its process ended
+    write_lock(folder, host=socket.gethostname(), pid=gone.pid, time=time.time())  # fresh, but its process ended
     said = []
     lock = ckpt.RunLock(folder, log=said.append)
     assert lock.acquire() is True and said == []  # this machine's own dead writer: taken silently
     lock.release()
-    _lock(folder, host=socket.gethostname(), pid=424242, time=time.time())
+    write_lock(folder, host=socket.gethostname(), pid=424242, time=time.time())
 
     def not_ours(pid, sig):
         raise PermissionError  # a live process of another user
@@ -340,7 +331,7 @@ def test_a_file_torch_cannot_read_is_one_line_with_the_first_line_of_the_reason(
 
 
 def test_renewing_touches_only_a_lock_of_this_process(tmp_path):
-    _lock(tmp_path, host="colab-old-vm", pid=123, time=1000.0)
+    write_lock(tmp_path, host="colab-old-vm", pid=123, time=1000.0)
     before = (tmp_path / ckpt.LOCK).read_text()
     ckpt.RunLock(tmp_path).touch()
     assert (tmp_path / ckpt.LOCK).read_text() == before
@@ -348,13 +339,13 @@ def test_renewing_touches_only_a_lock_of_this_process(tmp_path):
 
 def test_a_live_lock_is_refused_saying_whose_it_is_and_how_long_to_wait(tmp_path):
     folder = tmp_path / "deep" / "run"
-    _lock(folder, host="colab-old-vm", pid=123, time=time.time() - 4)
+    write_lock(folder, host="colab-old-vm", pid=123, time=time.time() - 4)
     with pytest.raises(ckpt.UserError) as e:
         ckpt.RunLock(folder).acquire()
     assert str(e.value) == (f"another process writes to {folder} (pid 123 on colab-old-vm, lock renewed 4 s ago); "
                             f"if that runtime is gone, its lock expires {int(ckpt.STALE_SECONDS) - 4} s from now: "
                             "try again then, or choose another output folder")
-    _lock(folder, host=socket.gethostname(), pid=1, time=time.time())  # pid 1 lives: this machine's init
+    write_lock(folder, host=socket.gethostname(), pid=1, time=time.time())  # pid 1 lives: this machine's init
     with pytest.raises(ckpt.UserError, match=r"\(pid 1 on .*, lock renewed 0 s ago\); wait for it to finish, or"):
         ckpt.RunLock(folder).acquire()
 
@@ -373,7 +364,7 @@ def test_a_lock_is_taken_in_a_new_folder_renewed_by_a_daemon_thread_and_taken_on
 
 def test_releasing_leaves_another_writers_lock_and_may_be_repeated(tmp_path):
     ckpt.RunLock(tmp_path).release()  # never taken: nothing to do
-    _lock(tmp_path, host="colab-old-vm", pid=123, time=time.time())
+    write_lock(tmp_path, host="colab-old-vm", pid=123, time=time.time())
     ckpt.RunLock(tmp_path).release()
     assert json.loads((tmp_path / ckpt.LOCK).read_text())["host"] == "colab-old-vm"
     (tmp_path / ckpt.LOCK).unlink()
@@ -457,3 +448,26 @@ def test_any_other_failed_write_of_a_command_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "run", lambda args: (_ for _ in ()).throw(OSError(errno.ENOENT, "No such file")))
     with pytest.raises(OSError):  # not a write failure: not ours to word
         cli.main(["train"])
+
+
+def test_a_second_writer_is_refused_in_one_line_and_a_dead_ones_lock_taken_over(tmp_path, monkeypatch, capsys):
+    host = socket.gethostname()
+    _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
+    assert not (folder / ckpt.LOCK).exists()  # released when the run stopped
+    capsys.readouterr()
+    write_lock(folder, host=host, pid=os.getppid(), time=time.time())  # a live process on this machine
+    assert main(["train", "--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: another process writes to {folder} (pid {os.getppid()}") and err.count("\n") == 1
+    write_lock(folder, host="other-colab-vm", pid=1, time=time.time() - 60)  # another machine, a minute ago
+    with pytest.raises(UserError, match="on other-colab-vm"):
+        ckpt.RunLock(folder).acquire()
+    write_lock(folder, host="other-colab-vm", pid=1, time=time.time() - ckpt.STALE_SECONDS - 1)  # left behind
+    assert ckpt.RunLock(folder).acquire() is True
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_lock(folder, host=host, pid=dead.pid, time=time.time())
+    lock = ckpt.RunLock(folder)
+    assert lock.acquire() is True and lock.acquire() is False  # taken over; then ours already
+    lock.release()
+    assert not (folder / ckpt.LOCK).exists()

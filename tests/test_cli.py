@@ -74,14 +74,14 @@ def test_existing_run_folder_is_never_overwritten(class_tree, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    assert "already exists" in err(capsys, train_args(class_tree, out))
+    assert "holds files that are not a run's (precious.txt)" in err(capsys, train_args(class_tree, out))
     assert (out / "precious.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
 
 
 def test_unwritable_output_folder(class_tree, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert "cannot write to run folder" in err(capsys, train_args(class_tree, blocker / "run"))
+    assert "cannot write to" in err(capsys, train_args(class_tree, blocker / "run"))
 
 
 def test_resume_without_checkpoint(tmp_path, capsys):
@@ -147,3 +147,12 @@ def test_bad_class_tree_from_the_command_line(tmp_path, capsys, damage, needle):
         Image.new("RGB", (48, 48)).save(root / "train" / "dog" / "huge.png")
     assert needle in err(capsys, train_args(root, tmp_path / "r"))
     assert not (tmp_path / "r").exists()
+
+
+def test_lr_rule_options_list_the_rules_config_holds(capsys):
+    from helpers.config import LR_MAX_RULES, LR_MIN_RULES
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"one of {', '.join(LR_MIN_RULES)}" in text and f"one of {', '.join(LR_MAX_RULES)}" in text

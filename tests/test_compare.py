@@ -8,7 +8,7 @@ import torch
 from helpers.cli import main
 from helpers.compare import parse_arm, summarize_runs
 from helpers.errors import UserError
-from helpers.schedule import one_cycle_annealed, step_decay, step_within
+from helpers.schedule import step_within
 
 
 def lrs_of(make, steps):
@@ -20,17 +20,6 @@ def lrs_of(make, steps):
         opt.step()
         step_within(sched)
     return np.array(out)
-
-
-def test_step_schedule_drops_10x_at_half_and_three_quarters():
-    lrs = lrs_of(lambda o: step_decay(o, 0.4, 4, 10), 40)
-    assert np.allclose(lrs[:20], 0.4) and np.allclose(lrs[20:30], 0.04) and np.allclose(lrs[30:], 0.004)
-
-
-def test_annealed_cycle_peaks_then_reaches_zero():
-    lrs = lrs_of(lambda o: one_cycle_annealed(o, 0.02, 0.4, 4, 10, 1), 40)
-    assert lrs[0] == pytest.approx(0.02) and lrs.max() == pytest.approx(0.4) and int(np.argmax(lrs)) == 9
-    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_statistics_flag_only_differences_above_the_noise():

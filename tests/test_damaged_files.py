@@ -83,7 +83,7 @@ def test_a_damaged_results_file_is_one_line_naming_it(tmp_path, capsys, damage):
 
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_the_notebooks_run_object_names_a_damaged_range_test(finished, tmp_path, damage):
-    from helpers.job import Run
+    from helpers.run import Run
 
     tree, out = finished
     folder = tmp_path / "nb"
@@ -92,7 +92,7 @@ def test_the_notebooks_run_object_names_a_damaged_range_test(finished, tmp_path,
     path.write_text(DAMAGES[damage]((out / "lr_find.json").read_text()))
     run = Run.open(TrainConfig(data_dir=str(tree), out=str(folder), epochs=2, max_at_epoch=1, batch_size=32,
                                width=0.0625, lr_find_iters=20, device="cpu", progress=False), log=lambda _: None)
-    with pytest.raises(DamagedFile, match="run this cell again") as e:
+    with pytest.raises(DamagedFile, match=r"delete it and run again \(in the notebook: this cell\)") as e:
         run.range_test()
     assert str(path) in str(e.value) and "\n" not in str(e.value)
     assert path.read_text() == DAMAGES[damage]((out / "lr_find.json").read_text())
@@ -111,13 +111,10 @@ def test_a_damaged_config_json_in_the_notebooks_banner_is_one_line(finished, tmp
 
 # out of GPU memory ---------------------------------------------------------------------------------
 def test_out_of_memory_in_training_is_one_line_naming_what_lowers_it(finished, tmp_path, monkeypatch, capsys):
-    import helpers.run as run
+    from conftest import fail_in_epoch
 
     tree, _ = finished
-
-    def oom(*a, **k):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(run, "train_epoch", oom)
+    fail_in_epoch(monkeypatch, 1, torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert main(["train", "--data-dir", str(tree), "--out", str(tmp_path / "r"), "--epochs", "2", "--max-at-epoch",
                  "1", "--width", "0.0625", "--batch-size", "32", "--lr-min", "0.05", "--lr-max", "0.4",
                  "--no-progress", "--device", "cpu"]) == 2
@@ -128,13 +125,13 @@ def test_out_of_memory_in_training_is_one_line_naming_what_lowers_it(finished, t
 
 
 def test_out_of_memory_in_the_range_test_is_one_line(finished, tmp_path, monkeypatch, capsys):
-    import helpers.run as run
+    import helpers.lr_finder as lr_finder
 
     tree, _ = finished
 
-    def oom(*a, **k):
+    def oom(*a, **k):  # what the range test's first step does on a GPU too small for it
         raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
-    monkeypatch.setattr(run, "range_test", oom)
+    monkeypatch.setattr(lr_finder, "range_test", oom)
     assert main(["lr-find", "--data-dir", str(tree), "--out", str(tmp_path / "f"), "--batch-size", "32",
                  "--width", "0.0625", "--device", "cpu", "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -163,46 +160,3 @@ def test_a_run_says_what_it_runs_before_the_range_test(finished, tmp_path, capsy
     assert resolved["cpu_threads"] == torch.get_num_threads() and resolved["versions"]["torch"]
 
 
-@pytest.mark.parametrize("hardware,dtype,fp32_epoch,expected", [
-    (True, None, 100.0, "this CPU computes bf16 in hardware: --precision bf16 (PRECISION = \"bf16\" in the notebook) "
-                        "trains an epoch in about 30 s (fp32: about 100 s)"),
-    (True, None, None, "this CPU computes bf16 in hardware: --precision bf16 (PRECISION = \"bf16\" in the notebook) "
-                       "trains an epoch in about 30 s"),
-    (True, torch.bfloat16, None, None),
-    (False, None, 100.0, None),
-    (False, torch.bfloat16, None, "this CPU emulates bf16: slower than fp32 (fp16 about 20x at width 1), for "
-                                  "checking a GPU's numerics; --precision auto picks the fastest"),
-    (True, torch.float16, None, "this CPU emulates fp16: slower than fp32 (fp16 about 20x at width 1), for "
-                                "checking a GPU's numerics; --precision auto picks the fastest")])
-def test_a_cpu_run_names_the_faster_precision_or_the_emulated_one(monkeypatch, hardware, dtype, fp32_epoch, expected):
-    from helpers import run as R
-    from helpers.train import Precision
-
-    pretend_cpu(monkeypatch, avx512_bf16=hardware)
-    timed = []
-    monkeypatch.setattr(R, "estimate_epoch_seconds", lambda m, b, s, p: timed.append((b, s, p.dtype)) or 30.0)
-    lines = R.cpu_precision_line(Precision("cpu", dtype), torch.nn.Linear(2, 2), 512, 97, fp32_epoch)
-    assert lines == ([expected] if expected else [])
-    assert timed == ([(512, 97, torch.bfloat16)] if "computes" in (expected or "") else [])
-
-
-def test_the_time_estimate_leaves_the_model_and_the_random_generators_alone():
-    from helpers.model import ResNet9
-    from helpers.train import Precision, estimate_epoch_seconds
-
-    torch.manual_seed(0)
-    model = ResNet9(width=0.0625)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    rng = torch.get_rng_state()
-    seconds = estimate_epoch_seconds(model, 8, 10, Precision.for_device(torch.device("cpu"), True, "fp32"))
-    assert seconds > 0
-    assert torch.equal(torch.get_rng_state(), rng)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-
-
-def test_the_notebooks_banner_warns_before_a_full_network_trains_on_a_cpu():
-    from helpers.report import run_banner
-
-    assert "No GPU: on a CPU this network trains for hours" in run_banner(TrainConfig(device="cpu"))
-    assert "WIDTH = 0.125 is the CPU proxy" in run_banner(TrainConfig(device="cpu", width=0.5))
-    assert "No GPU" not in run_banner(TrainConfig(device="cpu", width=0.125))

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-import helpers.run as run
 from conftest import fail_in_epoch, pretend_cpu, pretend_cuda_gpu
 from helpers.cli import main
 from helpers.data import Split
@@ -49,14 +48,14 @@ def _tiny_run(tmp_path, class_tree, name, epochs="2"):
 def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then):
     """CPU -> T4, T4 -> CPU, A100 -> T4: the scaler's state is restored only where it exists."""
     with monkeypatch.context() as m:
-        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, *a: cls("cpu", first)))
+        m.setattr(Precision, "for_device", classmethod(lambda cls, d, *a: cls("cpu", first)))
         fail_in_epoch(m, 2, KeyboardInterrupt())
         assert main(_tiny_run(tmp_path, class_tree, "r")) == 130
     saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
     assert saved["epoch"] == 1 and bool(saved["scaler"]) == (first == torch.float16)
     assert "cuda" not in saved["rng"]
     with monkeypatch.context() as m:
-        m.setattr(run.Precision, "for_device", classmethod(lambda cls, d, *a: cls("cpu", then)))
+        m.setattr(Precision, "for_device", classmethod(lambda cls, d, *a: cls("cpu", then)))
         assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 0
     rows = json.loads((tmp_path / "r" / "history.json").read_text())["epochs"]
     assert len(rows) == 2
@@ -100,7 +99,7 @@ def test_divergence_names_the_exact_step_and_lr(split, bad_step):
         probe_sched.step()
         lrs.append(probe.param_groups[0]["lr"])
     with pytest.raises(Diverged) as e:
-        train_epoch(model, _poisoned(loader.epoch(0), bad_step), opt, sched, Precision.for_device(CPU), 3)
+        train_epoch(model, _poisoned(loader.epoch(0), bad_step), opt, sched, Precision("cpu"), 3)
     assert f"diverged at epoch 3, step {bad_step}: loss is nan at lr {lrs[bad_step - 1]:.4g};" in str(e.value)
 
 
@@ -116,7 +115,7 @@ def test_no_host_sync_between_checks(split, monkeypatch):
     model = ResNet9(width=0.0625)
     loader = BatchedTrainLoader(Split(np.concatenate([split.x] * 3), np.concatenate([split.y] * 3)), 32, CPU)
     assert len(loader) == 48
-    train_epoch(model, loader.epoch(0), make_optimizer(model, 0.1), None, Precision.for_device(CPU), 1)
+    train_epoch(model, loader.epoch(0), make_optimizer(model, 0.1), None, Precision("cpu"), 1)
     # one read per check (2 in 48 steps at CHECK_EVERY=20, plus the end), plus the two totals
     assert len(reads) <= 48 // CHECK_EVERY + 1 + 2, reads
 

@@ -12,9 +12,9 @@ PACKAGE = Path(__file__).parents[1] / "helpers"
 LAYERS = [
     {"errors", "files", "config", "stats", "provenance"},
     {"model", "data", "augment", "schedule", "checkpoint"},
-    {"loaders", "train", "lr_finder"},
+    {"loaders", "train", "lr_finder", "loop"},
     {"plots", "gradcam", "report"},
-    {"run", "sweep", "compare", "job"},
+    {"run", "sweep", "compare"},
     {"notebook", "cli", "__main__", "__init__"},
 ]
 
@@ -92,3 +92,12 @@ def test_the_product_never_imports_the_lab_and_nothing_edits_sys_path():
             assert not any(n.split(".")[0] == "benchmarks" for n in names), f"{p.name} imports benchmarks"
     for p in [*PACKAGE.glob("*.py"), *(root / "benchmarks").glob("*.py")]:
         assert "sys.path" not in p.read_text(), f"{p.relative_to(root)} edits sys.path"
+
+
+def test_the_design_docs_module_table_names_every_module():
+    root = Path(__file__).parents[1]
+    design = (root / "docs" / "DESIGN.md").read_text()
+    table = design[design.index("## What is in the package"):design.index("## Design notes")]
+    missing = [p.name for p in (root / "helpers").glob("*.py")
+               if not p.name.startswith("__") and f"`{p.name}`" not in table]
+    assert not missing, f"docs/DESIGN.md's module table lacks {missing}"

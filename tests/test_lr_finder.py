@@ -42,7 +42,7 @@ def test_model_and_optimizer_unchanged(split):
     before_o = opt.state_dict()
     before_bufs = [opt.state[p]["momentum_buffer"].clone() for p in model.parameters()]
     model.train()
-    range_test(model, loader, CPU, Precision.for_device(CPU), cfg, optimizer=opt, log=lambda s: None)
+    range_test(model, loader, CPU, Precision("cpu"), cfg, optimizer=opt, log=lambda s: None)
     assert all(torch.equal(before_m[k], v) for k, v in model.state_dict().items())
     assert opt.param_groups[0]["lr"] == 0.123 and "initial_lr" not in opt.param_groups[0]
     assert opt.state_dict()["param_groups"] == before_o["param_groups"]
@@ -52,7 +52,7 @@ def test_model_and_optimizer_unchanged(split):
 
 def test_suggestions_inside_range_and_consistent_with_curve(split):
     model, loader, cfg = setup(split, iters=40)
-    r = range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+    r = range_test(model, loader, CPU, Precision("cpu"), cfg, log=lambda s: None)
     lrs, losses = np.array(r.lrs), np.array(r.losses)
     assert np.all(np.diff(lrs) > 0) and lrs[0] >= cfg.lr_find_start * 0.99
     for v in r.suggestions.values():
@@ -80,7 +80,7 @@ def test_rules_on_a_known_curve():
 
 def test_stops_early_on_divergence(split):
     model, loader, cfg = setup(split, iters=60, start=1e-2, end=1e5)
-    r = range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+    r = range_test(model, loader, CPU, Precision("cpu"), cfg, log=lambda s: None)
     assert r.stopped_early in ("diverged", "non-finite loss")
     assert len(r.lrs) < 60 and all(np.isfinite(r.losses))
 
@@ -153,7 +153,7 @@ def test_the_config_names_every_rule_the_finder_implements():
 def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_notebook(class_tree, tmp_path):
     """The one check of LR order after the range test (lrs_in_force), met by train and by the
     notebook's run object alike."""
-    from helpers.job import Run
+    from helpers.run import Run
     from helpers.lr_finder import RangeTestResult, lrs_in_force
 
     found = RangeTestResult([0.1, 1.0], [2.0, 1.5], lr_max=0.3, lr_min=0.01, rule="r",
@@ -173,8 +173,7 @@ def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_no
 def test_the_range_tests_progress_bar_says_what_it_is(split, capsys):
     """A bare progress bar before training says nothing; this one is labelled."""
     model, loader, cfg = setup(split)
-    cfg.progress = True
-    range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+    range_test(model, loader, CPU, Precision("cpu"), cfg.replace(progress=True), log=lambda s: None)
     assert "LR range test:" in capsys.readouterr().err
 
 
@@ -244,8 +243,7 @@ def test_its_bar_is_a_labelled_text_bar_that_goes_away(split):
 
     model, loader, cfg = setup(split, iters=10)
     for progress in (True, False):
-        cfg.progress = progress
-        range_test(model, loader, CPU, Precision.for_device(CPU), cfg, log=lambda s: None)
+        range_test(model, loader, CPU, Precision("cpu"), cfg.replace(progress=progress), log=lambda s: None)
         assert tlf.tqdm.keywords == {"desc": "LR range test", "disable": not progress, "leave": False,
                                      "mininterval": 1.0}
 

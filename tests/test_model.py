@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.cli import main
 from helpers.model import ResNet9, count_parameters, summary_text
 from page_golden import GOLDEN, WIDTH, logits, seeded
 
@@ -119,3 +120,24 @@ def test_every_stage_keeps_at_least_one_channel():
     from helpers.model import channels
 
     assert channels(1 / 64) == (1, 2, 4, 8) and channels(1 / 256) == (1, 1, 1, 2) and channels(1) == (64, 128, 256, 512)
+
+
+def test_a_width_with_too_few_channels_is_refused(capsys):
+    assert main(["train", "--width", "0.001", "--data-dir", "nowhere"]) == 2
+    assert "leaves the first layer fewer than 4 channels" in capsys.readouterr().err
+    from helpers.config import MIN_WIDTH
+    from helpers.model import channels
+
+    assert min(channels(MIN_WIDTH)) >= 4 and min(channels(MIN_WIDTH * 0.99)) < 4
+
+
+def test_summary_is_of_a_cpu_copy(monkeypatch):
+    import torchsummary
+
+    from helpers.model import ResNet9, summary_text
+
+    seen = {}
+    monkeypatch.setattr(torchsummary, "summary", lambda m, size, device: seen.update(m=m, device=device))
+    model = ResNet9(width=0.125)
+    summary_text(model)
+    assert seen["device"] == "cpu" and seen["m"] is not model and not seen["m"].training and model.training

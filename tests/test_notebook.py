@@ -9,7 +9,8 @@ from nbclient import NotebookClient
 from helpers.cli import main
 from helpers.config import TrainConfig
 from helpers.errors import UserError
-from helpers.notebook import NOTEBOOK, inject, parameters_cell, strip_injected
+from conftest import write_class_folders
+from helpers.notebook import NOTEBOOK, error_line, inject, parameters_cell, strip_injected
 
 
 def execute(nb):
@@ -127,7 +128,7 @@ def test_quick_mode_runs_headless(class_tree, tmp_path):
 
 
 def test_drive_outside_colab_is_one_clear_error():
-    from helpers.run import drive_folder
+    from helpers.notebook import drive_folder
 
     with pytest.raises(UserError, match="DRIVE = True needs Google Colab"):
         drive_folder("runs/x")
@@ -137,3 +138,47 @@ def test_committed_notebook_holds_no_machine_path():
     text = Path(NOTEBOOK).read_text()
     for needle in ("/work/", "/root/", "/home/", "/tmp/", "C:\\\\Users"):
         assert needle not in text, needle
+
+
+def test_papermill_quick_on_one_step_an_epoch_is_one_clear_error_and_trains_nothing(tmp_path):
+    import papermill
+
+    tree = write_class_folders(tmp_path / "small" / "cifar10", 600, 50)  # QUICK: 1 step of 512 an epoch
+    out = tmp_path / "runs" / "pm"
+    with pytest.raises(papermill.PapermillExecutionError) as e:
+        papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                   parameters={"DATA_DIR": str(tree), "OUT": str(out), "QUICK": True, "DEVICE": "cpu"},
+                                   cwd=str(NOTEBOOK.parent), progress_bar=False)
+    assert e.value.ename == "UserError" and "the schedule needs at least one step to rise" in e.value.evalue
+    assert e.value.traceback == [f"error: {e.value.evalue}"]  # the message, not a traceback
+    folder = Path(f"{out}-quick")
+    assert not (folder / "checkpoint.pt").exists() and not (folder / "config.json").exists()
+    assert not out.exists()  # QUICK runs go to a folder of their own
+
+
+def test_papermill_runs_the_committed_notebook_quick(class_tree, tmp_path):
+    import papermill
+
+    out = tmp_path / "pm"
+    nb = papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                    parameters={"DATA_DIR": str(class_tree), "OUT": str(out), "QUICK": True,
+                                                "BATCH_SIZE": 32, "DEVICE": "cpu"},
+                                    cwd=str(NOTEBOOK.parent), progress_bar=False)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    cfg = json.loads((Path(f"{out}-quick") / "config.json").read_text())
+    assert cfg["epochs"] == 2 and cfg["width"] == 0.0625
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 8
+
+
+def test_user_errors_render_as_one_line_in_ipython_and_colours_are_stripped():
+    assert UserError("bad WIDTH")._render_traceback_() == ["error: bad WIDTH"]
+    text = "Traceback\n\x1b[31mUserError\x1b[39m: x\n\x1b[0;31merror: --width must be a positive number\x1b[0m\n"
+    assert error_line(text) == "--width must be a positive number"
+
+
+def test_headless_notebook_error_is_one_clean_line(capsys):
+    assert main(["notebook", "--set", "WIDTH=abc", "--output", "/nonexistent/x.ipynb"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "WARNING" not in err
+    assert err.startswith("error: the notebook stopped at an error: --width must be a positive number")

@@ -6,11 +6,12 @@ import torch
 
 from helpers import plots
 from helpers.cli import main
-from helpers.config import CIFAR10_CLASSES
+from helpers.config import CIFAR10_CLASSES, TrainConfig
 from helpers.gradcam import gradcam_maps
 from helpers.lr_finder import RangeTestResult
 from helpers.model import ResNet9
-from helpers.report import augmentation_samples, confusion_matrix
+from helpers.train import confusion_matrix
+from helpers.report import augmentation_samples, run_banner
 
 
 def is_png(path):
@@ -68,11 +69,6 @@ def test_each_figure_function_writes_an_image(tmp_path):
     assert all(is_png(p) for p in written)
 
 
-def test_confusion_matrix_counts():
-    c = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
-    assert c.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
-
-
 def test_report_command_renders_a_run(class_tree, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data-dir", str(class_tree), "--out", str(out), "--epochs", "1", "--max-at-epoch",
@@ -97,3 +93,21 @@ def test_worst_mistakes_spread_over_classes_most_confident_first():
     conf = np.array([0.6, 0.9, 0.99, 0.7, 0.8, 0.5, 0.5])
     assert worst_mistakes(true, pred, conf, 10).tolist() == [1, 4, 0, 3]
     assert worst_mistakes(true, pred, conf, 2).tolist() == [1, 4]
+
+
+def test_banner_names_the_device_that_ran_not_todays(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path), data_dir="data", width=1.0)
+    record = {"device_name": "Tesla T4", "precision": "fp16 + GradScaler"}
+    (tmp_path / "config.json").write_text(json.dumps({**cfg.to_dict(), "resolved": record}))
+    text = run_banner(TrainConfig(), tmp_path)
+    assert "Tesla T4, fp16 + GradScaler" in text and "CPU" not in text
+    assert "data folder `data`" in text and "data data" not in text
+    assert "the run has not started" in run_banner(TrainConfig(device="cpu"), tmp_path / "new")
+
+
+def test_the_notebooks_banner_warns_before_a_full_network_trains_on_a_cpu():
+    from helpers.report import run_banner
+
+    assert "No GPU: on a CPU this network trains for hours" in run_banner(TrainConfig(device="cpu"))
+    assert "WIDTH = 0.125 is the CPU proxy" in run_banner(TrainConfig(device="cpu", width=0.5))
+    assert "No GPU" not in run_banner(TrainConfig(device="cpu", width=0.125))

@@ -10,27 +10,23 @@ from pathlib import Path
 import pytest
 import torch
 
-import helpers.run as run
-from conftest import write_class_folders
+from conftest import Watch, observe_runs, write_class_folders
 from helpers.cli import main
 
 ROOT = Path(__file__).parents[1]
 KILL_AT = (2, 5)  # epoch, step
 
-# The training process, with a hook that kills it (SIGKILL: no handler runs, nothing is flushed)
-# when epoch 2 reaches step 5: the kill lands inside an epoch, by construction, not by timing.
+# The training process, with a callback that kills it (SIGKILL: no handler runs, nothing is
+# flushed) before step 5 of epoch 2: the kill lands inside an epoch, by construction, not by timing.
 KILLER = """
 import os, signal, sys
-import helpers.run as run
-real = run.train_epoch
-def train_epoch(model, batches, optimizer, scheduler, precision, epoch, progress=None, *extra):
-    def hooked():
-        for step, batch in enumerate(batches, 1):
-            if (epoch, step) == ({e}, {s}):
-                os.kill(os.getpid(), signal.SIGKILL)
-            yield batch
-    return real(model, hooked(), optimizer, scheduler, precision, epoch, progress, *extra)
-run.train_epoch = train_epoch
+from helpers.loop import Callback
+from helpers.run import Run
+class Kill(Callback):
+    def on_step(self, epoch, step):
+        if (epoch, step) == ({e}, {s}):
+            os.kill(os.getpid(), signal.SIGKILL)
+Run.callbacks = (Kill(),)
 from helpers.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -39,7 +35,7 @@ sys.exit(main(sys.argv[1:]))
 def args(data: Path, out: Path) -> list[str]:
     return ["train", "--data-dir", str(data), "--out", str(out), "--epochs", "3", "--max-at-epoch", "1",
             "--lr-min", "0.05", "--lr-max", "0.4", "--width", "0.0625", "--batch-size", "32",
-            "--no-progress", "--no-report", "--device", "cpu", "--seed", "3"]
+            "--no-progress", "--no-report", "--device", "cpu", "--seed", "3", "--precision", "fp32"]
 
 
 def strip_times(history: dict) -> dict:
@@ -62,19 +58,14 @@ def test_sigkill_inside_an_epoch_then_resume_equals_uninterrupted(tmp_path, monk
     assert saved["epoch"] == KILL_AT[0] - 1 >= 1  # epoch 1 was saved, epoch 2 was not
     assert len(json.loads((killed / "history.json").read_text())["epochs"]) == 1
 
-    trained = []
-    real = run.train_epoch
-
-    def counting(model, batches, optimizer, scheduler, precision, epoch, progress=None, *extra):
-        trained.append(epoch)
-        return real(model, batches, optimizer, scheduler, precision, epoch, progress, *extra)
-    monkeypatch.setattr(run, "train_epoch", counting)
+    watch = Watch()
+    observe_runs(monkeypatch, watch)
     assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
-    assert trained == [2, 3]  # only the remaining epochs
-    trained.clear()
+    assert watch.started == [2, 3]  # only the remaining epochs
+    watch.started.clear()
     full = tmp_path / "full"
     assert main(args(data, full)) == 0
-    assert trained == [1, 2, 3]
+    assert watch.started == [1, 2, 3]
 
     a = strip_times(json.loads((killed / "history.json").read_text()))
     b = strip_times(json.loads((full / "history.json").read_text()))

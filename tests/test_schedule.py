@@ -76,3 +76,10 @@ def test_momentum_moves_against_the_lr_only_when_asked(cycle):
         assert seen[0] == pytest.approx(0.95) and seen[4] == pytest.approx(0.85) and seen[-1] == pytest.approx(0.95)
     else:
         assert seen == [0.9] * 10
+
+
+def test_triangle_formula_beyond_the_first_cycle():
+    from helpers.schedule import triangular_lr
+
+    lr = triangular_lr(np.array([400, 500, 600, 650, 700]), 100, 0.001, 0.006)
+    assert lr == pytest.approx([0.001, 0.006, 0.001, 0.0035, 0.006])

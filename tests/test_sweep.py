@@ -16,7 +16,7 @@ from helpers.errors import UserError
 
 ROOT = Path(__file__).parents[1]
 TINY = ["--seeds", "0", "1", "--arm", "one_cycle:2", "--arm", "step:2", "--width", "0.0625", "--batch-size", "32",
-        "--lr-find-iters", "20", "--no-progress", "--device", "cpu", "--cpus-per-job", "1"]
+        "--lr-find-iters", "20", "--no-progress", "--device", "cpu", "--cpus-per-job", "1", "--precision", "fp32"]
 
 
 def numbers(summary: dict) -> dict:
@@ -100,7 +100,7 @@ def test_missing_ray_is_one_line_and_exit_2_in_each_command(tmp_path, capsys, mo
 
 
 def test_nothing_imports_ray_unless_asked():
-    code = "import sys, helpers.cli, helpers.compare, helpers.sweep, helpers.job; sys.exit('ray' in sys.modules)"
+    code = "import sys, helpers.cli, helpers.compare, helpers.sweep, helpers.run; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
     assert "ray" not in (ROOT / "requirements.txt").read_text()
 

@@ -18,7 +18,7 @@ def _fit(split: Split, epochs: int, lr_max: float = 0.4, seed: int = 0):
     loader = BatchedTrainLoader(split, 64, cpu, seed=seed)
     opt = make_optimizer(model, lr_max)
     sched = one_cycle(opt, lr_max / 8, lr_max, epochs, len(loader), max(1, epochs // 3))
-    prec = Precision.for_device(cpu)
+    prec = Precision("cpu")
     stats = [train_epoch(model, loader.epoch(e), opt, sched, prec, e + 1) for e in range(epochs)]
     return model, stats, evaluate(model, EvalLoader(split, cpu), prec)
 
@@ -44,7 +44,7 @@ def test_divergence_stops_with_epoch_step_and_lr(split):
     loader = BatchedTrainLoader(Split(split.x[:256], split.y[:256]), 64, cpu)
     with pytest.raises(Diverged) as e:
         for ep in range(3):
-            train_epoch(model, loader.epoch(ep), opt, None, Precision.for_device(cpu), ep + 1)
+            train_epoch(model, loader.epoch(ep), opt, None, Precision("cpu"), ep + 1)
     msg = str(e.value)
     assert "diverged at epoch" in msg and "step" in msg and "lr 1e+06" in msg
 
@@ -293,3 +293,36 @@ def test_the_schedule_needs_a_step_to_rise_and_one_to_fall(epochs, steps, peak, 
     else:
         with pytest.raises(UserError, match="needs at least one step to rise and one to fall"):
             check_schedule(epochs, steps, peak)
+
+
+def test_evaluation_counts_by_hand_in_eval_mode_and_restores_the_mode():
+    from helpers.train import Precision, evaluate
+
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3])
+    predicted = torch.tensor([3, 1, 4, 0, 5, 9, 2, 6, 0, 0])  # 7 of 10 right
+    x = torch.zeros(10, 3, 4, 4)
+    x[:, 0, 0, 0] = predicted.float()
+    batches = [(x[:4], labels[:4]), (x[4:9], labels[4:9]), (x[9:], labels[9:])]  # uneven batches
+    model = KnownLogits().train()
+    loss, acc = evaluate(model, batches, Precision.for_device(torch.device("cpu"), True, "fp32"))
+    assert acc == 0.7
+    right = -torch.log_softmax(torch.tensor([4.0] + [0.0] * 9), 0)[0]
+    wrong = -torch.log_softmax(torch.tensor([4.0] + [0.0] * 9), 0)[1]
+    assert loss == pytest.approx(float(7 * right + 3 * wrong) / 10, rel=1e-6)
+    assert model.training and float(model.bn.running_mean) == 0.0  # evaluated in eval mode, mode restored
+    model.eval()
+    evaluate(model, batches, Precision.for_device(torch.device("cpu"), True, "fp32"))
+    assert not model.training
+
+
+class KnownLogits(torch.nn.Module):
+    """Predicts the class written in each image's first pixel; a BatchNorm records if it ran in
+    training mode (its running mean moves only then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(1)
+
+    def forward(self, x):
+        self.bn(x[:, :1, 0, 0])
+        return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() * 4.0

@@ -33,7 +33,7 @@ def test_flip_tta_of_a_mirror_symmetric_input_is_plain_evaluation_and_averages_o
     half = torch.randn(4, 3, 32, 16)
     sym = torch.cat([half, half.flip(3)], 3)  # equal to its mirror image
     y = torch.randint(0, 10, (4,))
-    prec = Precision.for_device(CPU)
+    prec = Precision("cpu")
     assert evaluate(model, [(sym, y)], prec, "flip") == evaluate(model, [(sym, y)], prec)
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
