@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train ResNet-9 with the one-cycle policy")
     _add_common(t)
-    t.add_argument("--out", default="", help="run folder (default: runs/resnet9-<time>); never overwritten")
+    t.add_argument("--out", default="", help="run folder (default: runs/resnet9-<time>): one holding a checkpoint of the same "
+                   "settings is continued, one holding files that are not a run's refused; never overwritten")
     t.add_argument("--epochs", type=int, default=D.epochs)
     t.add_argument("--max-at-epoch", type=float, default=D.max_at_epoch)
     t.add_argument("--lr-min", type=_lr, default=D.lr_min, help="number or 'auto' (LR range test)")

@@ -15,6 +15,13 @@ from helpers.data import Split
 from helpers.loop import Callback
 
 
+def pytest_collection_modifyitems(items):
+    """A whole training job is slow: ``e2e`` implies ``slow`` (``pytest -m "not slow"``: the fast lane)."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
+
+
 def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Learnable 32x32 RGB images: each class has its own colour and stripe, plus noise."""
     rng = np.random.default_rng(seed)

@@ -37,6 +37,7 @@ def random_image(seed=0):
     return np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_reference_crops_inside_padded_flips_half_and_cuts_one_mean_hole():
     t = albumentations_train()
     reseed(t, 1)
@@ -89,6 +90,7 @@ def reference_params(n: int, seed: int = 0):
     return np.array(rows)
 
 
+@pytest.mark.slow
 def test_parameter_distributions_match_the_reference():
     n = 8100
     ref = reference_params(n)
@@ -174,6 +176,7 @@ def test_our_augmentation_crops_flips_and_cuts_where_he_does():
 
 
 
+@pytest.mark.slow
 def test_denormalize_inverts_normalize_into_0_1_nhwc_and_clips_outside():
     x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     back = denormalize(normalize(torch.as_tensor(x)))

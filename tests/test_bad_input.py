@@ -99,6 +99,7 @@ def test_train_folder_without_test_folder_is_not_a_download(tmp_path, capsys, mo
     assert "has train/ but no test/" in line
 
 
+@pytest.mark.slow
 def test_corrupt_torchvision_copy(tmp_path, capsys):
     root = write_torchvision_copy(tmp_path / "tv")
     (root / "cifar-10-batches-py" / "data_batch_2").write_bytes(b"\x80\x04 not a pickle")
@@ -131,6 +132,7 @@ def test_schedule_with_too_few_steps(tmp_path, capsys):
     assert "at least one step to rise and one to fall" in line
 
 
+@pytest.mark.slow
 def test_fixed_lr_max_sets_the_auto_lr_min(tree, tmp_path):
     """LRMIN 'auto' is read off the curve for the user's LRMAX, not the range test's."""
     import json
@@ -142,6 +144,7 @@ def test_fixed_lr_max_sets_the_auto_lr_min(tree, tmp_path):
     assert cfg["lr_max"] == 0.002 and cfg["lr_min"] == pytest.approx(0.002 / 8)
 
 
+@pytest.mark.slow
 def test_range_test_gives_the_model_back_in_its_mode(split):
     import torch
 
@@ -159,6 +162,7 @@ def test_range_test_gives_the_model_back_in_its_mode(split):
     assert not model.training
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_in_epoch,expect", [(1, "nothing to resume"), (2, "epoch 1 is saved")])
 def test_ctrl_c_says_what_is_saved(tree, tmp_path, capsys, monkeypatch, stop_in_epoch, expect):
     fail_in_epoch(monkeypatch, stop_in_epoch, KeyboardInterrupt())

@@ -45,6 +45,7 @@ def lease_threads(folder: Path) -> list[str]:
     return [t.name for t in threading.enumerate() if t.name == f"run-lock-lease {folder}"]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_fresh_lock_of_another_machine_is_refused_saying_when_it_expires(tmp_path, monkeypatch, capsys):
     _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
@@ -73,6 +74,7 @@ def test_a_lock_not_renewed_for_the_stale_time_is_taken_over_with_one_line(tmp_p
     assert not (folder / ckpt.LOCK).exists() and not lease_threads(folder)
 
 
+@pytest.mark.slow
 def test_the_holder_renews_its_lock_during_a_step_slower_than_the_lease(tmp_path):
     lock = ckpt.RunLock(tmp_path, lease=0.05)
     assert lock.acquire() is True
@@ -104,6 +106,7 @@ def test_a_renewal_that_cannot_write_is_tried_again_at_the_next_lease(tmp_path, 
     assert len(failed) == 2 and renewed > first  # the thread lived on and renewed once the disk had room
 
 
+@pytest.mark.slow
 def test_the_lease_thread_runs_while_training_and_ends_when_the_run_ends_or_fails(tmp_path, monkeypatch):
     tree = write_class_folders(tmp_path / "c" / "cifar10", 100, 40)
     seen = []
@@ -143,6 +146,7 @@ def without_times(history: dict) -> dict:
             "total_seconds": None, "wall_seconds": None}
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_cut_checkpoint_continues_from_the_previous_one_and_ends_as_an_unbroken_run(tmp_path, monkeypatch,
                                                                                        capsys):
@@ -164,6 +168,7 @@ def test_a_cut_checkpoint_continues_from_the_previous_one_and_ends_as_an_unbroke
     assert without_times(a) == without_times(b)
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
 def test_when_no_checkpoint_loads_one_line_says_so_and_nothing_changes(tmp_path, monkeypatch, capsys, damage):
@@ -183,6 +188,7 @@ def test_when_no_checkpoint_loads_one_line_says_so_and_nothing_changes(tmp_path,
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ckpt.LOCK} == before
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_notebooks_run_object_falls_back_to_the_previous_checkpoint(tmp_path, monkeypatch):
     from helpers.run import Run
@@ -197,6 +203,7 @@ def test_the_notebooks_run_object_falls_back_to_the_previous_checkpoint(tmp_path
     assert [e["epoch"] for e in run.fit()["epochs"]] == [1, 2, 3]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_previous_checkpoint_alone_still_counts_and_loads_where_asked(tmp_path, monkeypatch, capsys):
     """A kill between the two renames of a save leaves only checkpoint-prev.pt: the folder still
@@ -213,6 +220,7 @@ def test_the_previous_checkpoint_alone_still_counts_and_loads_where_asked(tmp_pa
     assert len(said) == 1 and not ckpt.has_checkpoint(tmp_path / "empty")
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_saved_epoch_reads_the_newest_loadable_silently(tmp_path, monkeypatch, capsys):
     _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)
@@ -223,6 +231,7 @@ def test_saved_epoch_reads_the_newest_loadable_silently(tmp_path, monkeypatch, c
     assert ckpt.saved_epoch(tmp_path / "nothing-here") == 0
 
 
+@pytest.mark.slow
 def test_a_lock_with_a_garbled_time_is_stale_and_a_live_local_holder_is_left_alone(tmp_path, monkeypatch):
     import subprocess
     import sys
@@ -408,6 +417,7 @@ def test_a_failed_write_is_one_line_and_leaves_the_file_it_replaces(tmp_path, mo
         ckpt._atomic_write(tmp_path / "new.json", fail)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_is_one_line_naming_the_last_good_checkpoint(class_tree, tmp_path, monkeypatch,
                                                                                  capsys):
     saves = []
@@ -450,6 +460,7 @@ def test_any_other_failed_write_of_a_command_is_one_line(monkeypatch, capsys):
         cli.main(["train"])
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_in_one_line_and_a_dead_ones_lock_taken_over(tmp_path, monkeypatch, capsys):
     host = socket.gethostname()
     _, folder = stopped_in_epoch_3(tmp_path, monkeypatch)

@@ -17,6 +17,7 @@ def train_args(data: Path, out: Path, *extra: str) -> list[str]:
             "--lr-min", "0.05", "--lr-max", "0.4", *TINY, *extra]
 
 
+@pytest.mark.slow
 def test_train_end_to_end(class_tree, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(train_args(class_tree, out)) == 0
@@ -111,6 +112,7 @@ def test_bad_image_in_tree(tmp_path, capsys):
     assert "broken.jpg" in line and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_errors_print_no_traceback_in_a_real_process(tmp_path):
     r = subprocess.run([sys.executable, "-m", "helpers", "train", "--epochs", "-1", "--out", str(tmp_path / "r")],
                        capture_output=True, text=True, cwd=Path(__file__).parents[1],
@@ -119,6 +121,7 @@ def test_errors_print_no_traceback_in_a_real_process(tmp_path):
     assert r.stderr.strip() == "error: --epochs must be a positive integer, got -1"
 
 
+@pytest.mark.slow
 def test_divergence_keeps_the_last_good_checkpoint(class_tree, tmp_path, capsys, monkeypatch):
     import torch
 

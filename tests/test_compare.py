@@ -35,6 +35,7 @@ def test_bad_arm_is_one_clear_error():
         parse_arm("cosine:24")
 
 
+@pytest.mark.slow
 def test_compare_command(class_tree, tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--data-dir", str(class_tree), "--out", str(out), "--seeds", "0", "1",

@@ -47,6 +47,7 @@ def finished(tmp_path_factory) -> tuple[Path, Path]:
     return tree, out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", DAMAGES)
 @pytest.mark.parametrize("name", ["config.json", "history.json", "lr_find.json"])
 def test_report_on_a_damaged_run_file_is_one_line_and_changes_nothing(finished, tmp_path, capsys, name, damage):
@@ -139,6 +140,7 @@ def test_out_of_memory_in_the_range_test_is_one_line(finished, tmp_path, monkeyp
 
 
 # what runs, said first ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_run_says_what_it_runs_before_the_range_test(finished, tmp_path, capsys, monkeypatch):
     pretend_cpu(monkeypatch, avx512_bf16=False)  # auto is fp32 there, and no faster choice is named
     tree, _ = finished

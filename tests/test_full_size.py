@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from helpers.train import auto_precision
@@ -12,6 +13,7 @@ ROOT = Path(__file__).parents[1]
 MODULE = "benchmarks.full_size"
 
 
+@pytest.mark.slow
 def test_without_cuda_one_clear_line(tmp_path):
     if torch.cuda.is_available():  # the refusal is for machines without a GPU
         return
@@ -21,6 +23,7 @@ def test_without_cuda_one_clear_line(tmp_path):
     assert "no CUDA GPU" in r.stderr and "--proxy-width" in r.stderr and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_proxy_run_writes_json_and_table(class_tree, tmp_path):
     from benchmarks import full_size
 

@@ -42,6 +42,7 @@ def _tiny_run(tmp_path, class_tree, name, epochs="2"):
             "--batch-size", "32", "--no-progress", "--no-report", "--device", "cpu"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first,then", [(None, torch.float16), (torch.float16, None),
                                         (torch.bfloat16, torch.float16)])
 @pytest.mark.e2e
@@ -64,6 +65,7 @@ def test_resume_across_precisions(class_tree, tmp_path, monkeypatch, first, then
     assert all(r["loss_scale"] > 0 for r in rows if "loss_scale" in r)
 
 
+@pytest.mark.slow
 def test_old_checkpoint_with_cuda_rng_states_resumes(class_tree, tmp_path, monkeypatch):
     """Checkpoints written on a GPU machine before this fix carry per-GPU RNG states."""
     with monkeypatch.context() as m:
@@ -84,6 +86,7 @@ def _poisoned(batches, bad_step):
         yield x, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad_step", [1, 7, CHECK_EVERY, CHECK_EVERY + 3])
 def test_divergence_names_the_exact_step_and_lr(split, bad_step):
     torch.manual_seed(0)
@@ -103,6 +106,7 @@ def test_divergence_names_the_exact_step_and_lr(split, bad_step):
     assert f"diverged at epoch 3, step {bad_step}: loss is nan at lr {lrs[bad_step - 1]:.4g};" in str(e.value)
 
 
+@pytest.mark.slow
 def test_no_host_sync_between_checks(split, monkeypatch):
     """Loss, accuracy and the divergence flag stay on the device between two checks."""
     reads = []
@@ -130,6 +134,7 @@ def test_one_transfer_per_epoch(split, monkeypatch):
     assert len(batches) == 8 and len(moved) <= 2  # the epoch's order and offsets
 
 
+@pytest.mark.slow
 def test_evaluation_uses_the_eager_module_with_compile(class_tree, tmp_path, monkeypatch):
     """With --compile, only training batches (one fixed shape) go through the compiled module."""
     shapes = []
@@ -206,6 +211,7 @@ def test_no_amp_with_a_half_precision_is_one_line(capsys):
     assert capsys.readouterr().err.strip() == "error: --no-amp (fp32) contradicts --precision fp16; drop one of them"
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.parametrize("choice,name", [("fp16", "fp16 + GradScaler"), ("bf16", "bf16")])
 def test_a_short_cpu_run_under_half_precision_autocast_trains_and_records_it(tmp_path, class_tree, choice, name):

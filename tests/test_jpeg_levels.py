@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import jpeg_levels
 from helpers.data import load_cifar10
@@ -13,6 +14,7 @@ def test_psnr_of_known_errors():
     assert abs(jpeg_levels.psnr(a, a + 1) - 10 * np.log10(255 ** 2)) < 1e-9
 
 
+@pytest.mark.slow
 def test_levels_load_as_cifar10_and_lower_quality_moves_further(class_tree, tmp_path):
     out, js = tmp_path / "jpeg", tmp_path / "psnr.json"
     jpeg_levels.main(["--data-dir", str(class_tree), "--out", str(out), "--qualities", "95", "30", "--json", str(js)])

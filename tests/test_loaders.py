@@ -5,6 +5,7 @@ import pytest
 import torch
 
 
+@pytest.mark.slow
 def test_albumentations_workers_give_the_same_epoch_for_the_same_seed_and_a_new_one_for_the_next():
     """Worker k reseeds from (seed, epoch) and k: two runs draw the same batches; epochs differ."""
     from helpers.data import Split
@@ -108,6 +109,7 @@ def test_the_loader_kind_picks_the_loader_with_its_settings():
     assert isinstance(b, BatchedTrainLoader) and (b.batch_size, b.seed, b.device) == (8, 7, cpu) and len(b) == 5
 
 
+@pytest.mark.slow
 def test_evaluation_batches_hold_every_test_image_once_in_order():
     from helpers.augment import normalize
     from helpers.data import Split

@@ -32,6 +32,7 @@ def setup(split, iters=30, start=1e-4, end=10.0):
     return model, loader, cfg
 
 
+@pytest.mark.slow
 def test_model_and_optimizer_unchanged(split):
     model, loader, cfg = setup(split)
     opt = make_optimizer(model, 0.123)
@@ -50,6 +51,7 @@ def test_model_and_optimizer_unchanged(split):
     assert model.training
 
 
+@pytest.mark.slow
 def test_suggestions_inside_range_and_consistent_with_curve(split):
     model, loader, cfg = setup(split, iters=40)
     r = range_test(model, loader, CPU, Precision("cpu"), cfg, log=lambda s: None)
@@ -78,6 +80,7 @@ def test_rules_on_a_known_curve():
     assert lr_max == values["first_min"] and lr_min == values["smith_min"] < lr_max
 
 
+@pytest.mark.slow
 def test_stops_early_on_divergence(split):
     model, loader, cfg = setup(split, iters=60, start=1e-2, end=1e5)
     r = range_test(model, loader, CPU, Precision("cpu"), cfg, log=lambda s: None)
@@ -85,6 +88,7 @@ def test_stops_early_on_divergence(split):
     assert len(r.lrs) < 60 and all(np.isfinite(r.losses))
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_lr_find_command_writes_png_and_json(class_tree, tmp_path, capsys):
     out = tmp_path / "lf"
@@ -96,6 +100,7 @@ def test_lr_find_command_writes_png_and_json(class_tree, tmp_path, capsys):
     assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_train_with_auto_records_the_range_test(class_tree, tmp_path):
     out = tmp_path / "run"
@@ -108,6 +113,7 @@ def test_train_with_auto_records_the_range_test(class_tree, tmp_path):
     assert "first_min" in found["rule"] and (out / "lr_find.png").exists()
 
 
+@pytest.mark.slow
 def test_mixed_precision_path_runs(split):
     """The autocast branch Colab takes on CUDA, exercised on the CPU with bfloat16."""
     model, loader, cfg = setup(split, iters=12)
@@ -149,6 +155,7 @@ def test_the_config_names_every_rule_the_finder_implements():
     assert tuple(MAX_RULES) == LR_MAX_RULES
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_notebook(class_tree, tmp_path):
     """The one check of LR order after the range test (lrs_in_force), met by train and by the
@@ -170,6 +177,7 @@ def test_a_fixed_lr_min_above_the_found_lr_max_is_one_line_in_the_job_and_the_no
                  "--lr-min", "5", "--no-progress", "--device", "cpu"]) == 2
 
 
+@pytest.mark.slow
 def test_the_range_tests_progress_bar_says_what_it_is(split, capsys):
     """A bare progress bar before training says nothing; this one is labelled."""
     model, loader, cfg = setup(split)
@@ -238,6 +246,7 @@ def test_an_older_range_test_without_the_later_fields_reads_back_with_their_defa
         RangeTestResult.load(tmp_path / "other.json")
 
 
+@pytest.mark.slow
 def test_its_bar_is_a_labelled_text_bar_that_goes_away(split):
     import torch_lr_finder.lr_finder as tlf
 

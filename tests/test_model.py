@@ -28,6 +28,7 @@ def test_width_scales_channels_and_keeps_maps():
     assert count_parameters(m) < count_parameters(ResNet9()) / 50
 
 
+@pytest.mark.slow
 def test_logits_scaled_and_softmax_in_prediction():
     torch.manual_seed(0)
     m = ResNet9(width=0.125, logit_scale=0.125).eval()

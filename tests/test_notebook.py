@@ -73,6 +73,7 @@ def test_an_executed_notebook_is_a_new_file_unless_asked_to_write_in_place(tmp_p
     assert err.count("\n") == 1 and "--in-place" in err and "not allowed with" in err
 
 
+@pytest.mark.slow
 def test_notebook_runs_headless(class_tree, tmp_path):
     out = tmp_path / "nb.ipynb"
     assert main(["notebook", "--output", str(out), "--set", f"DATA_DIR={str(class_tree)!r}",
@@ -97,6 +98,7 @@ def test_notebook_runs_headless(class_tree, tmp_path):
         assert (tmp_path / "nb" / f"{name}.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_notebook_continues_a_run_folder_with_a_checkpoint(class_tree, tmp_path, monkeypatch):
     """After a Colab disconnect: run all cells again with the same OUT, and training continues."""
     from conftest import fail_in_epoch
@@ -119,6 +121,7 @@ def test_notebook_continues_a_run_folder_with_a_checkpoint(class_tree, tmp_path,
     assert (folder / "gradcam.png").is_file()
 
 
+@pytest.mark.slow
 def test_quick_mode_runs_headless(class_tree, tmp_path):
     execute(inject(nbformat.read(NOTEBOOK, as_version=4),
                    {"DATA_DIR": str(class_tree), "OUT": str(tmp_path / "q"), "QUICK": True, "BATCH_SIZE": 32,
@@ -140,6 +143,7 @@ def test_committed_notebook_holds_no_machine_path():
         assert needle not in text, needle
 
 
+@pytest.mark.slow
 def test_papermill_quick_on_one_step_an_epoch_is_one_clear_error_and_trains_nothing(tmp_path):
     import papermill
 
@@ -156,6 +160,7 @@ def test_papermill_quick_on_one_step_an_epoch_is_one_clear_error_and_trains_noth
     assert not out.exists()  # QUICK runs go to a folder of their own
 
 
+@pytest.mark.slow
 def test_papermill_runs_the_committed_notebook_quick(class_tree, tmp_path):
     import papermill
 
@@ -177,6 +182,7 @@ def test_user_errors_render_as_one_line_in_ipython_and_colours_are_stripped():
     assert error_line(text) == "--width must be a positive number"
 
 
+@pytest.mark.slow
 def test_headless_notebook_error_is_one_clean_line(capsys):
     assert main(["notebook", "--set", "WIDTH=abc", "--output", "/nonexistent/x.ipynb"]) == 2
     err = capsys.readouterr().err

@@ -46,6 +46,7 @@ def unlabelled(fig) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_every_panel_of_every_rendered_figure_is_labelled(drawn, tmp_path):
     from benchmarks.render import sections
 
@@ -64,6 +65,7 @@ def test_the_accuracy_curves_mark_the_assignments_90_percent(drawn, tmp_path):
     assert [line.get_ydata()[0] for line in flat] == [90.0] and "90%" in flat[0].get_label()
 
 
+@pytest.mark.slow
 def test_the_confusion_matrix_is_legible_at_900_px(tmp_path):
     from PIL import Image
 

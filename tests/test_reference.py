@@ -100,6 +100,7 @@ def test_it_imports_nothing_of_the_project_but_the_data_arrays():
                        ("helpers.train", ("DTYPES", "auto_precision"))}  # the device's precision rule, no recipe
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_short_run_lowers_the_loss_and_writes_what_train_writes(tree, tmp_path):
     out = tmp_path / "ref"
@@ -114,6 +115,7 @@ def test_a_short_run_lowers_the_loss_and_writes_what_train_writes(tree, tmp_path
     assert len(saved["lr"]) == 4 * saved["steps_per_epoch"]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_an_interrupted_run_continues_to_the_same_history(tree, tmp_path, monkeypatch):
     whole = R.run(str(tree), str(tmp_path / "a"), width=0.125, device="cpu", epochs=2, log=lambda s: None)
@@ -142,6 +144,7 @@ def test_fewer_images_than_a_batch_is_one_line(class_tree, tmp_path, capsys):
 
 
 # golden numbers from D. Page's own code (tests/page_golden.py) -------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["page", "assignment"])
 def test_the_reference_network_gives_his_logits(order):
     model = seeded(R.Net(WIDTH, order), order)
@@ -222,6 +225,7 @@ def _replay(data, width: float, seed: int, limit_train: int, epochs: int, order:
     return model, rows, steps
 
 
+@pytest.mark.slow
 def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_history(tmp_path, monkeypatch):
     data = _in_memory(monkeypatch, batch=64)  # fast; the recipe's 512 is pinned by the tests above
     h = R.run("unused", str(tmp_path / "runs" / "a"), width=0.0625, seed=3, order="assignment", device="cpu",
@@ -411,6 +415,7 @@ class Stop(Exception):
     """Ends a run at the call a test is asking about."""
 
 
+@pytest.mark.slow
 def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downloading(tmp_path, monkeypatch):
     data = _in_memory(monkeypatch, batch=64)
     loads, asked = [], []

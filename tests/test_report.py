@@ -19,6 +19,7 @@ def is_png(path):
     return data[:4] == b"\x89PNG" and len(data) > 2000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer,side", [("layer3", 4), ("layer2", 8)])
 def test_gradcam_shape_range_and_mode_restored(layer, side):
     torch.manual_seed(0)
@@ -46,6 +47,7 @@ def test_gradcam_rejects_unknown_layer():
         gradcam_maps(ResNet9(width=0.125), torch.randn(1, 3, 32, 32), [0], "fc")
 
 
+@pytest.mark.slow
 def test_each_figure_function_writes_an_image(tmp_path):
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
@@ -69,6 +71,7 @@ def test_each_figure_function_writes_an_image(tmp_path):
     assert all(is_png(p) for p in written)
 
 
+@pytest.mark.slow
 def test_report_command_renders_a_run(class_tree, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data-dir", str(class_tree), "--out", str(out), "--epochs", "1", "--max-at-epoch",

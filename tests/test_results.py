@@ -15,6 +15,7 @@ def test_fill_replaces_only_marked_sections():
     assert fill(text, {"x": "new\n"}) == text.replace("old\n", "new\n")
 
 
+@pytest.mark.slow
 def test_readme_and_results_doc_match_the_committed_results(tmp_path):
     rendered = sections(ROOT / "results", tmp_path / "assets")
     assert rendered, "results/ renders nothing"
@@ -34,6 +35,7 @@ def test_readme_and_results_doc_match_the_committed_results(tmp_path):
         assert (ROOT / "assets" / png.name).is_file(), f"assets/{png.name} missing: run python -m benchmarks.render"
 
 
+@pytest.mark.slow
 def test_the_render_command_renders_into_a_copy(tmp_path):
     from benchmarks.render import main
 
@@ -45,6 +47,7 @@ def test_the_render_command_renders_into_a_copy(tmp_path):
     assert "stale" not in text and "| width | seeds |" in text and (tmp_path / "assets" / "range_tests.png").is_file()
 
 
+@pytest.mark.slow
 def test_compare_section_says_which_differences_beat_the_noise(tmp_path):
     from helpers.compare import summarize_runs
 
@@ -63,6 +66,7 @@ def test_compare_section_says_which_differences_beat_the_noise(tmp_path):
     assert (tmp_path / "assets" / "compare_budget.png").is_file()
 
 
+@pytest.mark.slow
 def test_a_finished_run_renders_from_its_json_files_alone(class_tree, tmp_path):
     from helpers.cli import main
 
@@ -78,6 +82,7 @@ def test_a_finished_run_renders_from_its_json_files_alone(class_tree, tmp_path):
         assert f"assets/tiny_{name}.png" in text and (tmp_path / "assets" / f"tiny_{name}.png").is_file()
 
 
+@pytest.mark.slow
 def test_rules_section_compares_rules_per_width_against_the_noise(tmp_path):
     def run(width, rule, seed, acc, lr, device="CPU"):
         return {"run": f"w{width}-{rule}-s{seed}", "label": "t", "width": width, "rule": rule, "seed": seed,

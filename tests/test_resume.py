@@ -45,6 +45,7 @@ def strip_times(history: dict) -> dict:
     return history
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_sigkill_inside_an_epoch_then_resume_equals_uninterrupted(tmp_path, monkeypatch):

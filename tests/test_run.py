@@ -1,5 +1,5 @@
-"""helpers.run.Run, the notebook's run object, and the notebook as people run it (papermill,
-re-runs, changed parameters, small data, errors in one line)."""
+"""helpers.run.Run: the one rule for a folder that exists (the same for the notebook, ``train`` and
+sweeps), the LRs resolved once, the run's record, a finished run, what a CPU run says first."""
 import json
 
 import pytest
@@ -27,8 +27,8 @@ def interrupted_run(tree, folder, monkeypatch) -> None:
                      "--device", "cpu", "--no-report"]) == 130
 
 
-# 1. papermill on a data folder too small for the schedule: one line, nothing trained ----------
-# 2. re-running before the first checkpoint ----------------------------------------------------
+# re-running before the first checkpoint ---------------------------------------------------------
+@pytest.mark.slow
 def test_a_folder_with_only_pre_training_files_is_reused_and_a_foreign_one_refused(class_tree, tmp_path):
     out = tmp_path / "nb"
     run = Run.open(cfg_for(class_tree, out), log=lambda s: None)
@@ -52,7 +52,8 @@ def test_a_folder_with_only_pre_training_files_is_reused_and_a_foreign_one_refus
     assert (out / "notes.txt").read_text() == "mine"
 
 
-# 3. changed parameters against a checkpoint ----------------------------------------------------
+# changed parameters against a checkpoint ----------------------------------------------------
+@pytest.mark.slow
 def test_a_checkpoint_with_other_parameters_is_refused_listing_them(class_tree, tmp_path, monkeypatch):
     folder = tmp_path / "run"
     interrupted_run(class_tree, folder, monkeypatch)
@@ -68,6 +69,7 @@ def test_a_checkpoint_with_other_parameters_is_refused_listing_them(class_tree, 
     assert [e["epoch"] for e in history["epochs"]] == [1, 2]
 
 
+@pytest.mark.slow
 def test_the_schedule_cell_draws_the_runs_own_lrs(class_tree, tmp_path, monkeypatch):
     folder = tmp_path / "run"
     interrupted_run(class_tree, folder, monkeypatch)
@@ -105,3 +107,61 @@ def test_a_cpu_run_names_the_faster_precision_or_the_emulated_one(monkeypatch, h
     lines = R.cpu_precision_line(Precision("cpu", dtype), torch.nn.Linear(2, 2), 512, 97, fp32_epoch)
     assert lines == ([expected] if expected else [])
     assert timed == ([(512, 97, torch.bfloat16)] if "computes" in (expected or "") else [])
+
+
+
+TRAIN = ["--epochs", "2", "--max-at-epoch", "1", "--width", "0.0625", "--batch-size", "32", "--lr-find-iters", "20",
+         "--no-progress", "--device", "cpu", "--no-report"]
+
+
+@pytest.mark.slow
+def test_train_into_a_folder_follows_the_one_rule(class_tree, tmp_path, monkeypatch, capsys):
+    """``train --out`` as the notebook and sweeps: a checkpoint of the same settings is continued,
+    one of other settings refused in one line, a folder of pre-training files started again."""
+    from conftest import Watch, observe_runs
+
+    folder = tmp_path / "run"
+    interrupted_run(class_tree, folder, monkeypatch)
+    capsys.readouterr()
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(folder), *TRAIN, "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SEED 0 -> 1" in err and f"--resume {folder}" in err
+    watch = Watch()
+    observe_runs(monkeypatch, watch)
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(folder), *TRAIN]) == 0
+    assert watch.started == [2]  # continued, not started again
+    assert "holds a checkpoint after epoch 1" in capsys.readouterr().out
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "triangle.png").write_bytes(b"")  # what a run writes before its first epoch: started again
+    (fresh / "summary.txt").write_text("old")
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(fresh), *TRAIN]) == 0
+    assert watch.started == [2, 1, 2] and "Total params" in (fresh / "summary.txt").read_text()
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_not_trained_again(class_tree, tmp_path, monkeypatch):
+    from conftest import Watch, observe_runs
+
+    folder = tmp_path / "run"
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(folder), *TRAIN]) == 0
+    history = (folder / "history.json").read_text()
+    watch = Watch()
+    observe_runs(monkeypatch, watch)
+    said = []
+    with Run.open(cfg_for(class_tree, folder, report=False), log=said.append) as run:
+        assert run.fit()["final_test_acc"] == json.loads(history)["final_test_acc"]
+    assert watch.started == [] and (folder / "history.json").read_text() == history  # nothing rewritten
+    assert any("finished run (2 epochs): nothing left to train" in s for s in said)
+
+
+def test_the_settings_are_frozen_and_the_record_is_the_runs_own(class_tree, tmp_path):
+    import dataclasses
+
+    cfg = cfg_for(class_tree, tmp_path / "r", lr_min=0.05, lr_max=0.4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr_max = 1.0
+    with Run.open(cfg, log=lambda s: None) as run:
+        assert run.cfg == cfg and run.record == {} and run.lrs() == (0.05, 0.4)
+        assert (tmp_path / "r" / ".lock").is_file()  # taken once, by opening
+    assert not (tmp_path / "r" / ".lock").exists()  # released once, by closing

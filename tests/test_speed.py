@@ -7,6 +7,7 @@ from benchmarks import speed
 from benchmarks.render import speed_table
 
 
+@pytest.mark.slow
 def test_a_cpu_run_times_ours_and_the_reference_and_labels_a_proxy(tmp_path, capsys):
     out = tmp_path / "speed.json"
     speed.main(["--out", str(out), "--width", "0.0625", "--images", "1024", "--epochs", "2",

@@ -43,6 +43,7 @@ def test_the_stand_in_allows_what_cuda_allows_and_reads_back_placeholders():
 
 
 # the product under it ---------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_an_epoch_of_each_loader_trains_and_evaluates_on_the_gpu(split, precision):
     """Batches, labels and order on the GPU; the epoch's sums and the loss scaler there too; the
@@ -115,6 +116,7 @@ def test_the_cuda_stand_in_checkpoint_needs_a_map_location(tmp_path):
     assert torch.load(tmp_path / "c.pt", map_location="cpu", weights_only=False)["w"].tolist() == [1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_a_gpu_runs_checkpoint_continues_on_a_cpu_only_machine(class_tree, tmp_path, monkeypatch):
     from conftest import fail_in_epoch
     from helpers.cli import main
@@ -130,6 +132,7 @@ def test_a_gpu_runs_checkpoint_continues_on_a_cpu_only_machine(class_tree, tmp_p
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
 
 
+@pytest.mark.slow
 def test_the_references_gpu_checkpoint_continues_on_a_cpu_only_machine(tmp_path):
     from benchmarks import reference as R
     from conftest import write_class_folders

@@ -25,6 +25,7 @@ def numbers(summary: dict) -> dict:
     return {"runs": runs, "arms": summary["arms"], "pairs": summary["pairs"], "data": summary["data"]}
 
 
+@pytest.mark.slow
 def test_ray_comparison_equals_the_sequential_one(class_tree, tmp_path):
     """2 Ray workers, 1 CPU each, against one process with 1 thread: the same numbers (a CPU run
     repeats for one seed and one thread count), every run folder written as today."""
@@ -46,6 +47,7 @@ def test_ray_comparison_equals_the_sequential_one(class_tree, tmp_path):
         assert (d / "lr_find-s1.json").is_file() and (d / "compare_curves.png").is_file()
 
 
+@pytest.mark.slow
 def test_a_stopped_sweep_redoes_none_of_its_finished_runs(class_tree, tmp_path, monkeypatch):
     base = TrainConfig(data_dir=str(class_tree), download=False, width=0.0625, batch_size=32, lr_find_iters=20,
                        progress=False, device="cpu")
@@ -99,6 +101,7 @@ def test_missing_ray_is_one_line_and_exit_2_in_each_command(tmp_path, capsys, mo
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_nothing_imports_ray_unless_asked():
     code = "import sys, helpers.cli, helpers.compare, helpers.sweep, helpers.run; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
@@ -114,6 +117,7 @@ def test_a_worker_without_the_data_folder_says_which_node(tmp_path):
     assert isinstance(failed, sweep._Failed) and "not readable on node" in failed.message
 
 
+@pytest.mark.slow
 def test_jobs_run_with_the_threads_they_were_given(tmp_path):
     check = "import os, sys, torch; sys.exit(0 if torch.get_num_threads() == 1 else 3)"
     job = sweep.Job("threads", sweep.command_job, {"argv": ["-c", check]})
@@ -162,6 +166,7 @@ def test_ladder_specs_and_their_commands(tmp_path):
     assert ladder.command("q30", "0.125", 1, d, "/data", "/jpeg", "cpu")[-2:] == ["--resume", str(d)]
 
 
+@pytest.mark.slow
 def test_ladder_skips_finished_runs_and_stops_at_a_foreign_folder(class_tree, tmp_path, capsys):
     ladder = ladder_module()
     runs = tmp_path / "runs"

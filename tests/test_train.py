@@ -23,12 +23,14 @@ def _fit(split: Split, epochs: int, lr_max: float = 0.4, seed: int = 0):
     return model, stats, evaluate(model, EvalLoader(split, cpu), prec)
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_loss(split):
     _, stats, (loss, acc) = _fit(split, 4)
     assert stats[-1].loss < 0.8 * stats[0].loss
     assert acc > 0.3  # 10 classes: chance is 0.1
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_on_cpu(split):
     small = Split(split.x[:256], split.y[:256])
     m1, s1, _ = _fit(small, 2)
@@ -37,6 +39,7 @@ def test_same_seed_same_history_on_cpu(split):
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_epoch_step_and_lr(split):
     cpu = torch.device("cpu")
     model = ResNet9(width=0.0625)
@@ -81,6 +84,7 @@ def test_epochs_are_reproducible_and_differ(split):
     assert np.isclose(float(torch.cat(a).mean()), float(torch.cat(c).mean()), atol=0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_mixed_precision_branches_train(split, dtype):
@@ -106,6 +110,7 @@ def _clock(monkeypatch, durations: list[float]) -> None:
     monkeypatch.setattr(T.time, "perf_counter", lambda: next(reads))
 
 
+@pytest.mark.slow
 def test_the_cpu_estimate_is_the_median_of_the_timed_steps_times_the_epoch_and_leaves_the_run_untouched(
         monkeypatch):
     from helpers.train import ESTIMATE_STEPS, estimate_epoch_seconds

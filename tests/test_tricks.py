@@ -27,6 +27,7 @@ def test_smoothed_loss_is_the_formula():
     assert not torch.allclose(classification_loss(out, y, 0.2), plain)
 
 
+@pytest.mark.slow
 def test_flip_tta_of_a_mirror_symmetric_input_is_plain_evaluation_and_averages_otherwise():
     torch.manual_seed(0)
     model = ResNet9(width=0.125).eval()
@@ -68,6 +69,7 @@ def _args(tree, out, *extra):
             "--device", "cpu", *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_run_with_all_three_records_each_figure_and_resumes_bitwise(class_tree, tmp_path, monkeypatch):
     tricks = ["--label-smoothing", "0.2", "--tta", "flip", "--ema", "0.9"]
@@ -89,6 +91,7 @@ def test_a_run_with_all_three_records_each_figure_and_resumes_bitwise(class_tree
         [drop(e) for e in json.loads((tmp_path / "cut" / "history.json").read_text())["epochs"]]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_default_run_records_the_plain_accuracy_only(class_tree, tmp_path):
     assert main(_args(class_tree, tmp_path / "plain")) == 0

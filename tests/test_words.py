@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 WORDS = re.compile(r"\bsessions?\b|\blent\b|\bcalls? \d+\b|\bissues? #?\d+\b|\bsession-\d", re.IGNORECASE)
@@ -61,6 +63,7 @@ def test_no_word_about_how_the_project_was_made():
     assert not found, "\n".join(found)
 
 
+@pytest.mark.slow
 def test_no_phrase_about_how_the_project_was_made():
     found = hits(PHRASES, {**read_texts(), **code_texts()})
     assert not found, "\n".join(found)

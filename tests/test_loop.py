@@ -1,0 +1,64 @@
+"""helpers.loop: the epoch loop, its rows and the order in which it calls its callbacks."""
+import pytest
+import torch
+
+from conftest import Stop
+from helpers.data import Split
+from helpers.loaders import BatchedTrainLoader, EvalLoader
+from helpers.loop import Callback, Parts, headline_key, new_history, train_loop
+from helpers.model import ResNet9
+from helpers.schedule import one_cycle
+from helpers.train import Precision, make_ema, make_optimizer
+
+CPU = torch.device("cpu")
+
+
+def parts(split: Split, epochs: int = 2, ema: float = 0.0, tta: str = "none") -> Parts:
+    torch.manual_seed(0)
+    model = ResNet9(width=0.0625)
+    loader = BatchedTrainLoader(Split(split.x[:256], split.y[:256]), 64, CPU)
+    opt = make_optimizer(model, 0.4)
+    return Parts(model, opt, one_cycle(opt, 0.05, 0.4, epochs, len(loader), 1), Precision("cpu"), loader,
+                 EvalLoader(Split(split.x[:64], split.y[:64]), CPU), make_ema(model, ema) if ema else None,
+                 tta=tta)
+
+
+class Log(Callback):
+    def __init__(self, name: str, said: list) -> None:
+        self.name, self.said = name, said
+
+    def on_epoch_start(self, epoch):
+        self.said.append((self.name, "start", epoch))
+
+    def on_step(self, epoch, step):
+        self.said.append((self.name, "step", epoch, step))
+
+    def on_epoch_end(self, end):
+        self.said.append((self.name, "end", end.epoch, len(end.history["epochs"]), end.row is end.history["epochs"][-1]))
+
+
+def test_callbacks_are_called_in_order_start_each_step_end_with_the_row_appended(split):
+    said = []
+    history = train_loop(parts(split), range(2), new_history(4, "test_acc"), [Log("a", said), Log("b", said)])
+    epoch1 = ([("a", "start", 1), ("b", "start", 1)]
+              + [(n, "step", 1, s) for s in range(1, 5) for n in "ab"]
+              + [("a", "end", 1, 1, True), ("b", "end", 1, 1, True)])
+    assert said[:len(epoch1)] == epoch1 and said[-1] == ("b", "end", 2, 2, True)
+    assert [r["epoch"] for r in history["epochs"]] == [1, 2] and len(history["lr"]) == 8 == len(history["momentum"])
+    assert {"train_loss", "train_acc", "test_loss", "test_acc", "lr_last", "train_seconds", "seconds"} <= \
+        set(history["epochs"][0]) and "loss_scale" not in history["epochs"][0]  # no scaler in fp32
+
+
+def test_a_range_of_later_epochs_continues_the_numbering_and_a_callback_stops_the_loop(split):
+    said = []
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(parts(split, epochs=3), range(1, 3), new_history(4, "test_acc"),
+                   [Log("a", said), Stop(3, KeyboardInterrupt())])
+    assert said[0] == ("a", "start", 2) and ("a", "end", 2, 1, True) in said and said[-1] == ("a", "start", 3)
+
+
+def test_the_weight_average_and_tta_are_evaluated_beside_the_weights(split):
+    history = train_loop(parts(split, ema=0.9, tta="flip"), range(1), new_history(4, headline_key(0.9, "flip")))
+    row = history["epochs"][0]
+    assert {"test_acc", "test_acc_tta", "test_acc_ema", "test_acc_ema_tta"} <= set(row)
+    assert history["headline"] == "test_acc_ema_tta" and headline_key(0, "none") == "test_acc"
