@@ -1,9 +1,8 @@
 """The epoch loop: train, evaluate, and hand each epoch to the callbacks. It knows nothing of
-folders: the run writes its checkpoint and history through a callback (:mod:`helpers.run`),
-and tests observe or interrupt the loop
-through one, never by patching a module.
+folders: the run writes its checkpoint and history through a callback (:mod:`helpers.run`), and
+tests observe or interrupt the loop through one, never by patching a module.
 
-    history = train_loop(parts, range(start, epochs), history, [bar, saver])
+    history = train_loop(parts, range(start, epochs), history, [saver, *observers], progress)
 
 The order of events in each epoch: every callback's ``on_epoch_start``, then ``on_step`` before
 each training step, then evaluation, the epoch's row appended to the history, and every callback's

@@ -54,7 +54,7 @@ from .files import DamagedFile, read_json
 from .loaders import EvalLoader, check_batch_size, make_train_loader
 from .loop import Callback, EpochEnd, Parts, headline_key, new_history, progress_bars, train_loop
 from .lr_finder import RangeTestResult, find_lrs, lrs_in_force, settings_of
-from .model import build_model, count_parameters, summary_text
+from .model import ResNet9, build_model, count_parameters, summary_text
 from .provenance import machine
 from .report import augmentation_samples, render_report, results_table, run_banner, save_range_test
 from .schedule import check_schedule, make_schedule, make_schedule_values
@@ -239,8 +239,6 @@ class Run:
                                        self.run_dir / "augmentation.png")
 
     def summary(self) -> str:
-        from .model import ResNet9
-
         return summary_text(ResNet9(width=self.cfg.width, block_order=self.cfg.block_order))
 
     def triangle(self) -> Path:
