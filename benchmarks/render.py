@@ -158,7 +158,8 @@ def ladder_table(rows: list[dict]) -> str:
                      and study.row_device(r) == device]
             s = summarize(groups[(width, device)][arm])
             out.append(f"| {width:g} | {device} | {LADDER[arm]} | {s['n']} ({', '.join(map(str, seeds))}) | "
-                       f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | {100 * s['min']:.2f}-{100 * s['max']:.2f}% |")
+                       + (f"{100 * s['mean']:.2f}% +- {100 * s['std']:.2f} | {100 * s['min']:.2f}-{100 * s['max']:.2f}% |"
+                          if s["n"] > 1 else f"{100 * s['mean']:.2f}% (one seed: no spread) | - |"))
     out += ["", "| width | device | pair | what changes | difference | Welch t | larger than the seed noise? |",
             "|---:|---|---|---|---:|---:|---|"]
     for width, device in keys:
