@@ -135,7 +135,7 @@ class Run:
         self.cfg, self.run_dir, self.state, self.log = cfg, run_dir, state, log
         self.device, self.precision = machine or device_and_precision(cfg)
         self.record: dict[str, Any] = dict(state["config"].get("resolved") or {}) if state else {}
-        self._data = checked_data(cfg, data, log) if data is not None else None
+        self._data = data  # checked by the opener against these settings
         self._lock = lock
         if lock is not None:  # a kernel that exits with the run open releases it too
             atexit.register(lock.release)
