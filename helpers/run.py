@@ -37,8 +37,10 @@ LRs a range test found, data, machine) is its ``record``, saved with them in ``c
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,17 @@ def _taken(run_dir: Path) -> ckpt.RunLock | None:
     return lock if lock.acquire() else None
 
 
+@contextlib.contextmanager
+def _released_on_error(lock: ckpt.RunLock | None) -> Iterator[ckpt.RunLock | None]:
+    """``lock`` for opening a run: released again when opening fails, kept by the run otherwise."""
+    try:
+        yield lock
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
 class Run:
     """A training job in its folder, from opening to closing (see the module doc).
 
@@ -153,13 +166,8 @@ class Run:
         machine = device_and_precision(cfg)
         if data is not None:
             checked_data(cfg, data, log)
-        lock = _taken(ckpt.writable_folder(run_dir))
-        try:
+        with _released_on_error(_taken(ckpt.writable_folder(run_dir))) as lock:
             return cls._opened(cfg, run_dir, data, log, lock, machine)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
 
     @classmethod
     def _opened(cls, cfg: TrainConfig, run_dir: Path, data: Cifar10 | None, log: Log, lock: ckpt.RunLock | None,
@@ -192,16 +200,11 @@ class Run:
         if not ckpt.has_checkpoint(run_dir):
             raise UserError(f"no checkpoint in {run_dir} ({ckpt.CHECKPOINT} missing); "
                             "point --resume at a run folder written by 'helpers train'")
-        lock = _taken(run_dir)
-        try:
+        with _released_on_error(_taken(run_dir)) as lock:
             state = ckpt.load_latest(run_dir, log=log)
             cfg = settings_asked(state["config"]).replace(out=str(run_dir))
             cfg.validate()
             return cls(cfg, run_dir, state, log, checked_data(cfg, data, log), lock)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
 
     def close(self) -> None:
         """Release the folder's lock (the notebook's is held until the kernel exits)."""

@@ -36,7 +36,6 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import Cifar10, load_cifar10, load_data
 from .errors import Log, UserError
@@ -256,12 +255,10 @@ def finished_history(run_dir: str | Path) -> dict[str, Any] | None:
 
 def train_job(config: dict[str, Any], log: Log = print) -> dict[str, Any]:
     """Train ``config`` into its ``out`` folder by the run folder's one rule (:mod:`helpers.run`):
-    a finished run is read back, one with a checkpoint continued, one stopped before its first
-    epoch ended started again, any other refused (never overwritten)."""
+    a finished run is read back (``Run.fit``; :func:`run_jobs` reads it before, through the job's
+    ``done``), one with a checkpoint continued, one stopped before its first epoch ended started
+    again, any other refused (never overwritten)."""
     cfg = TrainConfig.from_dict(config)
-    done = finished_history(cfg.out) if ckpt.has_checkpoint(Path(cfg.out)) else None
-    if done:
-        return done
     with Run.open(cfg, cached_data(cfg, log), log) as job:
         return job.fit()
 
