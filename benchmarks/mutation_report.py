@@ -1,11 +1,20 @@
-"""Mutation testing's evidence: mutmut's verdicts per module -> ``results/mutation.json``.
+"""Mutation testing's evidence: mutmut's verdicts per module -> ``results/mutation.json`` and,
+mutant by mutant, ``results/mutation_verdicts.json`` (so that every figure can be checked).
 
     mutmut run --max-children 2                # restartable: finished mutants keep their verdict
-    python -m benchmarks.mutation_report       # reads mutants/*.meta, writes results/mutation.json
+    python -m benchmarks.mutation_report       # reads mutants/*.meta, writes both files
     python -m benchmarks.render                  # renders the table of docs/TESTING.md
 
-A mutant judged equivalent (no test can tell it from the original) is listed, with the reason,
-in docs/TESTING.md under "Judged equivalent" as a line ``- `NAME`: why``; it is counted apart.
+docs/TESTING.md lists surviving mutants in two sections, each as lines ``- `NAME`: why``:
+
+* "Survivors only a GPU can tell": the mutant changes what a run does on a GPU (a crash on tensors
+  on two devices, a clock read before the GPU's work is done, a copy that stalls it) and no CPU
+  test can see it. It counts as **survived**, and apart as "only a GPU can tell".
+* "Judged equivalent": no device, precision or input can tell it from the original. Counted apart
+  from the share.
+
+A listed mutant that a test kills keeps its verdict (killed), and the report names it under
+``listed_but_not_surviving`` so that its line can go.
 """
 from __future__ import annotations
 
@@ -24,44 +33,81 @@ ROOT = Path(__file__).resolve().parents[1]
 VERDICT = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
            24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", -9: "timeout", -11: "killed",
            None: "not run yet", 2: "not run yet"}
-JUDGED = re.compile(r"^- `(?P<name>[\w.ǁ]+)`: ", re.M)
+LISTED = re.compile(r"^- `(?P<name>[\w.ǁ]+)`: ", re.M)
+GPU_ONLY, EQUIVALENT = "Survivors only a GPU can tell", "Judged equivalent"
+COUNTS = ("killed", "timeout", "survived", "gpu only", "equivalent", "no tests", "not run yet", "suspicious",
+          "skipped")
 
 
-def judged_equivalent(doc: Path) -> set[str]:
+def listed(doc: Path, heading: str) -> set[str]:
+    """The names listed under ``## heading`` of ``doc`` (up to the next ``## ``)."""
     text = doc.read_text() if doc.is_file() else ""
-    section = text.split("## Judged equivalent", 1)[1] if "## Judged equivalent" in text else ""
-    return {m.group("name") for m in JUDGED.finditer(section)}
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0] if f"\n## {heading}\n" in text else ""
+    return {m.group("name") for m in LISTED.finditer(section)}
 
 
 def module_of(meta: Path, mutants: Path) -> str:
     return meta.relative_to(mutants).as_posix()[: -len(".meta")]
 
 
-def report(mutants: Path, doc: Path, note: str = "") -> dict:
-    equivalent = judged_equivalent(doc)
+def verdict_of(name: str, code, gpu_only: set[str], equivalent: set[str]) -> str:
+    verdict = VERDICT.get(code, "suspicious")
+    if verdict == "survived" and name in equivalent:
+        return "equivalent"
+    return "gpu only" if verdict == "survived" and name in gpu_only else verdict
+
+
+def ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7, 9, 10] -> "1-3,7,9-10"."""
+    out, numbers = [], sorted(numbers)
+    for i, n in enumerate(numbers):
+        if i and n == numbers[i - 1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out)
+
+
+def read_verdicts(mutants: Path, doc: Path) -> dict[str, dict[str, str]]:
+    """{module: {mutant name: verdict}} from mutmut's meta files and the doc's two lists."""
+    gpu_only, equivalent = listed(doc, GPU_ONLY), listed(doc, EQUIVALENT)
+    return {module_of(meta, mutants): {name: verdict_of(name, code, gpu_only, equivalent)
+                                       for name, code in json.loads(meta.read_text()).get("exit_code_by_key", {}).items()}
+            for meta in sorted(mutants.rglob("*.py.meta"))}
+
+
+def compact(verdicts: dict[str, dict[str, str]]) -> dict[str, dict[str, dict[str, str]]]:
+    """{module: {function: {verdict: mutant numbers as ranges}}}: every verdict in a few kilobytes."""
+    out: dict[str, dict[str, dict[str, list[int]]]] = {}
+    for module, names in verdicts.items():
+        for name, verdict in names.items():
+            function, _, number = name.rpartition("__mutmut_")
+            out.setdefault(module, {}).setdefault(function, {}).setdefault(verdict, []).append(int(number))
+    return {m: {f: {v: ranges(n) for v, n in sorted(vs.items())} for f, vs in sorted(fs.items())}
+            for m, fs in out.items()}
+
+
+def report(verdicts: dict[str, dict[str, str]], doc: Path, note: str = "") -> dict:
     modules = {}
-    for meta in sorted(mutants.rglob("*.py.meta")):
-        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
-        counts = Counter()
-        for name, code in codes.items():
-            verdict = VERDICT.get(code, "suspicious")
-            if verdict == "survived" and name in equivalent:
-                verdict = "equivalent"
-            counts[verdict] += 1
+    for module, names in verdicts.items():
+        counts = Counter(names.values())
+        survived = counts["survived"] + counts["gpu only"]
         # a mutant no test reaches is a bug no test would catch: it counts against the share
-        checked = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no tests"]
-        modules[module_of(meta, mutants)] = {
-            "generated": len(codes), **{k: counts[k] for k in ("killed", "timeout", "survived", "equivalent",
-                                                              "no tests", "not run yet", "suspicious", "skipped")},
+        checked = counts["killed"] + counts["timeout"] + survived + counts["no tests"]
+        modules[module] = {
+            "generated": len(names), **{k: counts[k] for k in COUNTS}, "survived": survived,
             # of the mutants run and not judged equivalent: the share the tests killed
             "killed_share": round((counts["killed"] + counts["timeout"]) / checked, 4) if checked else None}
+    seen = {name for names in verdicts.values() for name, v in names.items() if v in ("gpu only", "equivalent")}
+    stale = sorted((listed(doc, GPU_ONLY) | listed(doc, EQUIVALENT)) - seen)
     try:
         tool = f"mutmut {metadata.version('mutmut')}"
     except metadata.PackageNotFoundError:  # the verdicts can be read without it
         tool = "mutmut"
     return {"tool": tool, "date": date.today().isoformat(),
             "command": "mutmut run --max-children 2; python -m benchmarks.mutation_report",
-            "config": "pyproject.toml [tool.mutmut]", "note": note, "modules": modules}
+            "config": "pyproject.toml [tool.mutmut]", "note": note, "modules": modules,
+            "listed_but_not_surviving": stale}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,12 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mutants", type=Path, default=ROOT / "mutants")
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "TESTING.md")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "mutation.json")
+    p.add_argument("--verdicts", type=Path, default=ROOT / "results" / "mutation_verdicts.json",
+                   help="each mutant's verdict, by module and function")
     p.add_argument("--note", default="", help="what the verdicts were measured against, e.g. the tests' commit")
     args = p.parse_args(argv)
     if not any(args.mutants.rglob("*.meta")):
         raise SystemExit(f"error: no mutmut results under {args.mutants}; run 'mutmut run' first")
-    args.out.write_text(json.dumps(report(args.mutants, args.doc, args.note), indent=1) + "\n")
-    print(f"wrote {args.out}")
+    verdicts = read_verdicts(args.mutants, args.doc)
+    result = report(verdicts, args.doc, args.note)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    args.verdicts.write_text(json.dumps(compact(verdicts), indent=1) + "\n")
+    print(f"wrote {args.out} and {args.verdicts}")
+    for name in result["listed_but_not_surviving"]:
+        print(f"listed in {args.doc.name} but not surviving (remove its line): {name}")
     return 0
 
 

@@ -425,13 +425,15 @@ def summary_block() -> str:
 
 
 def mutation_table(m: dict) -> str:
-    """Mutation testing per module: mutants generated, killed, survived, judged equivalent, unreached."""
-    rows = ["| module | mutants | killed | survived | judged equivalent | no test reaches it | not run yet | "
-            "killed, of those run and not equivalent |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    """Mutation testing per module: mutants generated, killed, survived (and of those, the ones only
+    a GPU can tell), judged equivalent, unreached, and the share killed."""
+    rows = ["| module | mutants | killed | survived | of which only a GPU can tell | judged equivalent | "
+            "no test reaches it | not run yet | killed, of those run and not equivalent |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, c in m["modules"].items():
-        share = "-" if c["killed_share"] is None else f"{100 * c['killed_share']:.0f}%"
+        share = "-" if c["killed_share"] is None else f"{100 * c['killed_share']:.1f}%"
         rows.append(f"| `{name}` | {c['generated']} | {c['killed'] + c['timeout']} | {c['survived']} | "
-                    f"{c['equivalent']} | {c['no tests']} | {c['not run yet']} | {share} |")
+                    f"{c['gpu only']} | {c['equivalent']} | {c['no tests']} | {c['not run yet']} | {share} |")
     note = f" {m['note']}" if m.get("note") else ""
     return (f"{m['tool']}, {m['date']}; command: `{m['command']}` ({m['config']}).{note}\n\n" + "\n".join(rows) + "\n")
 

@@ -17,8 +17,9 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
 
 def welch_t(a: Sequence[float], b: Sequence[float]) -> float:
     """Welch's t statistic of mean(a) - mean(b); |t| above ~2.8 (4 degrees of freedom, 5%) is
-    a difference larger than the seed noise at 3 seeds a side. inf when both spreads are 0."""
+    a difference larger than the seed noise at 3 seeds a side. When both spreads are 0: +-inf with
+    the difference's sign, 0 without a difference."""
     sa, sb = summarize(a), summarize(b)
     se = math.sqrt(sa["std"] ** 2 / sa["n"] + sb["std"] ** 2 / sb["n"])
     diff = sa["mean"] - sb["mean"]
-    return diff / se if se else (math.inf if diff else 0.0)
+    return diff / se if se else math.copysign(math.inf, diff) if diff else 0.0

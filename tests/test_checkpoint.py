@@ -74,6 +74,16 @@ def test_a_lock_not_renewed_for_the_stale_time_is_taken_over_with_one_line(tmp_p
     assert not (folder / ckpt.LOCK).exists() and not lease_threads(folder)
 
 
+def test_a_lock_exactly_the_stale_age_is_stale(tmp_path, monkeypatch):
+    """Another machine's lock lives for less than STALE_SECONDS: at exactly that age it is taken over."""
+    folder = tmp_path / "run"
+    now = 1_800_000_000.0
+    monkeypatch.setattr(ckpt.time, "time", lambda: now)
+    lock = ckpt.RunLock(folder)
+    for age, alive in ((ckpt.STALE_SECONDS - 1e-3, True), (ckpt.STALE_SECONDS, False)):
+        assert lock._alive({"host": "colab-old-vm", "pid": 123, "time": now - age}) is alive
+
+
 @pytest.mark.slow
 def test_the_holder_renews_its_lock_during_a_step_slower_than_the_lease(tmp_path):
     lock = ckpt.RunLock(tmp_path, lease=0.05)

@@ -128,3 +128,58 @@ def test_evaluation_batches_hold_every_test_image_once_in_order():
     assert torch.equal(torch.cat([b for b, _ in batches]), small.images)
     a = AlbumentationsTrainLoader(Split(x[:50], np.arange(50)), 16, torch.device("cpu"))
     assert (a.seed, a.num_workers) == (0, 2)
+
+
+class CopiesToCuda:
+    """What a loader asks of its copies to a CUDA device, seen on a CPU-only machine: tensors
+    sent there stay on the CPU, and each ``pin_memory`` and ``.to(cuda, ...)`` is recorded."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.pinned, self.copies, self.loaders = 0, [], []
+        real_to, real_loader = torch.Tensor.to, torch.utils.data.DataLoader
+
+        def to(t, *args, **kwargs):
+            if args and isinstance(args[0], torch.device) and args[0].type == "cuda":
+                self.copies.append(kwargs)
+                return t
+            return real_to(t, *args, **kwargs)
+
+        def pin_memory(t):
+            self.pinned += 1
+            return t
+
+        def loader(*args, **kwargs):
+            self.loaders.append(dict(kwargs))
+            return real_loader(*args, **{**kwargs, "pin_memory": False})  # nothing to pin for here
+
+        monkeypatch.setattr(torch.Tensor, "to", to)
+        monkeypatch.setattr(torch.Tensor, "pin_memory", pin_memory)
+        monkeypatch.setattr(torch.utils.data, "DataLoader", loader)
+
+
+@pytest.mark.slow
+def test_copies_to_a_gpu_are_pinned_and_do_not_block(split, monkeypatch):
+    """On CUDA, the batched loader pins the epoch's order and offsets and copies them without
+    blocking; the albumentations loader's DataLoader pins its batches, each copied without blocking."""
+    from helpers.loaders import AlbumentationsTrainLoader, BatchedTrainLoader
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    batched, albumentations = BatchedTrainLoader(split, 128, cpu), AlbumentationsTrainLoader(split, 128, cpu, num_workers=0)
+    seen = CopiesToCuda(monkeypatch)
+    batched.device = albumentations.device = cuda  # made on the CPU, told the run is on CUDA
+    assert len(list(batched.epoch(0))) == 4
+    assert seen.pinned == 2 and seen.copies == [{"non_blocking": True}] * 2
+    seen.copies.clear()
+    assert len(list(albumentations.epoch(0))) == 4
+    assert [(k["pin_memory"], k["persistent_workers"]) for k in seen.loaders] == [(True, False)]
+    assert seen.copies == [{"non_blocking": True}] * 8  # images and labels, 4 batches
+
+
+def test_copies_on_the_cpu_are_not_pinned(split, monkeypatch):
+    from helpers.loaders import AlbumentationsTrainLoader, BatchedTrainLoader
+
+    cpu = torch.device("cpu")
+    seen = CopiesToCuda(monkeypatch)
+    list(BatchedTrainLoader(split, 128, cpu).epoch(0))
+    list(AlbumentationsTrainLoader(split, 128, cpu, num_workers=0).epoch(0))
+    assert seen.pinned == 0 and [k["pin_memory"] for k in seen.loaders] == [False]

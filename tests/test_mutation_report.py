@@ -1,23 +1,40 @@
-"""benchmarks/mutation_report.py: mutmut's verdicts per module, equivalents counted apart."""
+"""benchmarks/mutation_report.py: mutmut's verdicts per module; survivors only a GPU can tell counted
+as survived, judged equivalents apart; every verdict written out."""
 import json
 
 from benchmarks import mutation_report
 
 
-def test_verdicts_are_counted_per_module_and_judged_equivalents_apart(tmp_path):
+def test_verdicts_are_counted_per_module_gpu_only_survivors_as_survived_and_equivalents_apart(tmp_path):
     mutants = tmp_path / "mutants" / "helpers"
     mutants.mkdir(parents=True)
     codes = {"helpers.schedule.x_f__mutmut_1": 1, "helpers.schedule.x_f__mutmut_2": 0,
              "helpers.schedule.x_f__mutmut_3": 0, "helpers.schedule.x_f__mutmut_4": 33,
              "helpers.schedule.x_f__mutmut_5": None, "helpers.schedule.x_f__mutmut_6": 36,
-             "helpers.schedule.x_f__mutmut_7": -9}
+             "helpers.schedule.x_f__mutmut_7": -9, "helpers.schedule.x_f__mutmut_8": 0,
+             "helpers.schedule.xǁAǁg__mutmut_1": 1}
     (mutants / "schedule.py.meta").write_text(json.dumps({"exit_code_by_key": codes}))
     doc = tmp_path / "TESTING.md"
-    doc.write_text("## Judged equivalent\n\n- `helpers.schedule.x_f__mutmut_3`: a reason.\n"
-                   "- `helpers.schedule.x_f__mutmut_1`: listed, but killed: stays killed.\n")
-    out = tmp_path / "mutation.json"
-    assert mutation_report.main(["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out)]) == 0
-    m = json.loads(out.read_text())["modules"]["helpers/schedule.py"]
-    assert (m["generated"], m["killed"], m["timeout"], m["survived"], m["equivalent"], m["no tests"],
-            m["not run yet"]) == (7, 1, 2, 1, 1, 1, 1)
-    assert m["killed_share"] == 0.6  # (killed + timeout) / (killed + timeout + survived + no tests)
+    doc.write_text("# Testing\n\n## Survivors only a GPU can tell\n\n- `helpers.schedule.x_f__mutmut_8`: a tensor left "
+                   "on the CPU.\n- `helpers.schedule.x_f__mutmut_6`: listed, but timed out: stays a timeout.\n\n"
+                   "## Judged equivalent\n\n- `helpers.schedule.x_f__mutmut_3`: a reason.\n"
+                   "- `helpers.schedule.x_f__mutmut_1`: listed, but killed: stays killed.\n\n## Next\n\n"
+                   "- `helpers.schedule.x_f__mutmut_2`: not a list the report reads.\n")
+    out, verdicts = tmp_path / "mutation.json", tmp_path / "verdicts.json"
+    assert mutation_report.main(["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out),
+                                 "--verdicts", str(verdicts)]) == 0
+    result = json.loads(out.read_text())
+    m = result["modules"]["helpers/schedule.py"]
+    assert (m["generated"], m["killed"], m["timeout"], m["survived"], m["gpu only"], m["equivalent"], m["no tests"],
+            m["not run yet"]) == (9, 2, 2, 2, 1, 1, 1, 1)
+    assert m["killed_share"] == round(4 / 7, 4)  # (killed + timeout) / (killed + timeout + survived + no tests)
+    assert result["listed_but_not_surviving"] == ["helpers.schedule.x_f__mutmut_1", "helpers.schedule.x_f__mutmut_6"]
+    assert json.loads(verdicts.read_text()) == {"helpers/schedule.py": {
+        "helpers.schedule.x_f": {"equivalent": "3", "gpu only": "8", "killed": "1", "no tests": "4",
+                                 "not run yet": "5", "survived": "2", "timeout": "6-7"},
+        "helpers.schedule.xǁAǁg": {"killed": "1"}}}
+
+
+def test_ranges_are_written_short():
+    assert mutation_report.ranges([9, 1, 2, 3, 7, 10]) == "1-3,7,9-10"
+    assert mutation_report.ranges([4]) == "4" and mutation_report.ranges([]) == ""

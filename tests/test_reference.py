@@ -70,6 +70,18 @@ def test_augmentation_parameter_ranges():
     assert 0.48 < c["flip"].mean() < 0.52
 
 
+def test_a_draw_of_exactly_one_half_does_not_flip():
+    """flip = draw < 0.5, as his FlipLR and albumentations decide: a draw of 0.5 keeps the image."""
+    class Draws:  # a Generator whose every draw is the edge case
+        def integers(self, low, high, n):
+            return np.zeros(n, dtype=np.int64)
+
+        def random(self, n):
+            return np.full(n, 0.5)
+
+    assert not R.draw_choices(3, Draws())["flip"].any()
+
+
 def test_augment_crops_flips_and_cuts_an_8x8_hole_of_zeros():
     img = torch.arange(3 * 40 * 40, dtype=torch.float32).view(1, 3, 40, 40) + 1  # no zero anywhere
     c = {"x0": torch.tensor([3]), "y0": torch.tensor([5]), "flip": torch.tensor([True]),

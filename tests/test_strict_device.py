@@ -75,6 +75,15 @@ def test_the_range_test_runs_on_the_gpu(split):
         assert all(p.device == GPU for p in model.parameters())
 
 
+@pytest.mark.slow
+def test_the_cpu_estimate_times_its_steps_on_the_gpu():
+    """The start line's estimate: its random images and labels go to the run's device too."""
+    from helpers.train import estimate_epoch_seconds
+
+    with StrictDevice():
+        assert estimate_epoch_seconds(gpu_model(), 8, 10, Precision("meta", None), steps=1) >= 0
+
+
 def test_the_references_epoch_and_evaluation_run_on_the_gpu():
     from benchmarks import reference as R
 

@@ -135,6 +135,18 @@ def test_the_timer_measures_its_block(monkeypatch):
     assert t.seconds == 2.5
 
 
+def test_the_clock_waits_for_a_gpus_queued_work(monkeypatch):
+    """On CUDA the epoch's seconds are read after the GPU has done its queued work, not when it was queued."""
+    from helpers.train import synchronize
+
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", waited.append)
+    synchronize(torch.device("cpu"))
+    assert waited == []
+    synchronize(torch.device("cuda", 1))
+    assert waited == [torch.device("cuda", 1)]
+
+
 def test_out_of_memory_names_the_device_its_memory_the_settings_and_what_is_kept(monkeypatch):
     from types import SimpleNamespace
 
