@@ -245,7 +245,7 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     from tqdm import tqdm
     # torch-lr-finder draws a tqdm.autonotebook bar: a widget that a saved notebook shows
     # as a stale "0/120". Give it a text bar (or none) like the training loop's.
-    tlf.tqdm = functools.partial(tqdm, desc="LR range test", disable=not getattr(cfg, "progress", True), leave=False,
+    tlf.tqdm = functools.partial(tqdm, desc="LR range test", disable=not cfg.progress, leave=False,
                                  mininterval=1.0)
     LRFinder, TrainDataLoaderIter = tlf.LRFinder, tlf.TrainDataLoaderIter
 
@@ -257,7 +257,7 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     if precision.dtype is not None:  # torch-lr-finder requires a scaler with its torch backend
         amp = {"amp_backend": "torch", "amp_config": {"device_type": device.type, "dtype": precision.dtype},
                "grad_scaler": precision.new_scaler()}  # its own: the test's steps leave training's scale alone
-    loss = functools.partial(_finite_loss, label_smoothing=getattr(cfg, "label_smoothing", 0.0))
+    loss = functools.partial(_finite_loss, label_smoothing=cfg.label_smoothing)
     finder = LRFinder(model, optimizer, loss, device=device, **amp)
     t0 = time.perf_counter()
     stopped = ""
@@ -284,7 +284,7 @@ def range_test(model: nn.Module, train_loader, device: torch.device, precision, 
     log(f"LR range test: {len(lrs)} steps in {seconds:.0f}s{' (stopped: ' + stopped + ')' if stopped else ''}; "
         f"LRMAX {lr_max:.4g} ({lr_max_rule}), LRMIN {lr_min:.4g} ({lr_min_rule})")
     return RangeTestResult([float(v) for v in lrs], [float(v) for v in losses], lr_max, lr_min, rule,
-                           values, stopped, seconds, getattr(train_loader, "batch_size", 0), settings_of(cfg))
+                           values, stopped, seconds, train_loader.batch_size, settings_of(cfg))
 
 
 # What a range test's curve depends on; a saved test is reused only where these match.
