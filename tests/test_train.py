@@ -82,6 +82,9 @@ def test_epochs_are_reproducible_and_differ(split):
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert not torch.equal(a[0], c[0])
     assert np.isclose(float(torch.cat(a).mean()), float(torch.cat(c).mean()), atol=0.2)
+    unseeded = BatchedTrainLoader(Split(split.x[:128], split.y[:128]), 64, torch.device("cpu"))
+    seed_0 = BatchedTrainLoader(Split(split.x[:128], split.y[:128]), 64, torch.device("cpu"), seed=0)
+    assert all(torch.equal(u, v) for u, v in zip(unseeded.plan(0), seed_0.plan(0)))  # the default seed is 0
 
 
 @pytest.mark.slow

@@ -40,6 +40,7 @@ def test_flip_tta_of_a_mirror_symmetric_input_is_plain_evaluation_and_averages_o
     with torch.no_grad():
         torch.testing.assert_close(logits(model, x, "flip"), (model(x) + model(x.flip(3))) / 2)
         assert not torch.allclose(logits(model, x, "flip"), model(x))
+        assert torch.equal(logits(model, x), model(x))  # without tta: the plain logits
 
 
 def test_the_average_of_a_constant_model_is_that_model():
