@@ -448,7 +448,8 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: torch.float16)  # as a T4 would
     passed, train_epoch, evaluate = [], R.train_epoch, R.evaluate
-    monkeypatch.setattr(R, "train_epoch", lambda *a: passed.append(("train", a[-1])) or train_epoch(*a))
+    nhwc = lambda model: all(w.is_contiguous(memory_format=torch.channels_last) for w in model.parameters() if w.dim() == 4)
+    monkeypatch.setattr(R, "train_epoch", lambda *a: passed.append(("train", a[-1], nhwc(a[0]))) or train_epoch(*a))
     monkeypatch.setattr(R, "evaluate", lambda *a: passed.append(("test", a[-1])) or evaluate(*a))
     log = []
     R.run("somewhere", str(tmp_path / "fp16"), width=0.0625, limit_train=64, epochs=1, log=log.append)
@@ -457,11 +458,12 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
     assert config["resolved"]["precision"] == "fp16 + GradScaler"
     saved = torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)
     assert "scale" in saved["scaler"]  # it scaled
-    assert passed == [("train", torch.float16), ("test", torch.float16)]  # trained and evaluated in half precision
+    # trained (in channels_last, as his network ran) and evaluated in half precision
+    assert passed == [("train", torch.float16, True), ("test", torch.float16)]
     saved["scaler"]["scale"] = 1024.0  # a scale the run could not reach on its own in one more epoch
     torch.save(saved, tmp_path / "fp16" / "checkpoint.pt")
     R.run("somewhere", str(tmp_path / "fp16"), width=0.0625, limit_train=64, epochs=2, log=log.append)
-    assert log[-2].startswith("resuming") and passed[-2:] == [("train", torch.float16), ("test", torch.float16)]
+    assert log[-2].startswith("resuming") and passed[-2:] == [("train", torch.float16, True), ("test", torch.float16)]
     assert torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=False)["scaler"]["scale"] == 1024.0
 
 
