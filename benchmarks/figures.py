@@ -189,3 +189,21 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
     fig.suptitle("LR range tests on the real CIFAR-10 (CPU, fp32, batch 512, 120 steps 1e-4 -> 100)", y=1.02)
     fig.tight_layout()
     return save(fig, path)
+
+
+def plot_precision_range_tests(tests: Sequence[dict], fp32: Sequence[dict], path: Path) -> Path:
+    """Each range test in another precision over the fp32 test of its width and seed."""
+    fig, axes = plt.subplots(1, len(tests), figsize=(4.5 * len(tests), 3.6), squeeze=False)
+    for ax, t in zip(axes[0], tests):
+        base = next(r for r in fp32 if (r["width"], r["seed"]) == (t["width"], t["seed"]))
+        ax.plot(base["lrs"], base["losses"], lw=2.5, alpha=0.5, label="fp32")
+        ax.plot(t["lrs"], t["losses"], lw=1, label=t["precision"])
+        ax.set_xscale("log")
+        ax.set_ylim(1.7, 2.5)
+        ax.set_title(f"width {t['width']:g}, seed {t['seed']}, CPU, batch 512")
+        ax.set_xlabel("learning rate")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("smoothed training loss")
+    fig.tight_layout()
+    return save(fig, path)

@@ -43,6 +43,30 @@ def load_range_tests(folder: Path) -> list[dict]:
     return sorted(out, key=lambda r: (-r["width"], r["seed"]))
 
 
+def precision_range_table(tests: list[dict], fp32: list[dict]) -> str:
+    """Range tests in another precision beside the fp32 test of the same width and seed: where
+    each stopped, the rules' LRs, and the largest loss difference up to the fp32 curve's lowest point
+    (the part the rules read)."""
+    out = ["| width | seed | precision | steps (stopped) | first valley | LRMAX (`first_min_capped`) | LRMIN (`smith`) "
+           "| largest loss difference from fp32, up to its lowest point | seconds |",
+           "|---:|---:|---|---|---:|---:|---:|---:|---:|"]
+    for t in tests:
+        base = next((r for r in fp32 if (r["width"], r["seed"]) == (t["width"], t["seed"])), None)
+        for r, prec in ((base, "fp32"), (t, t["precision"])):
+            if r is None:
+                continue
+            v = r["suggestions"]
+            if r is base:
+                diff = "-"
+            else:
+                low = int(np.argmin(base["losses"])) + 1
+                diff = f"{max(abs(a - b) for a, b in zip(r['losses'][:low], base['losses'][:low])):.3f}"
+            out.append(f"| {r['width']:g} | {r['seed']} | {prec} | {len(r['lrs'])} ({r['stopped_early'] or 'no'}) | "
+                       f"{v['first_min']:.3g} | {v['first_min_capped']:.3g} | {v['smith_min']:.4g} | {diff} | "
+                       f"{r['seconds']:.0f} |")
+    return "\n".join(out) + "\n"
+
+
 def range_test_table(tests: list[dict]) -> str:
     """Per width: each rule's LR (mean over seeds, with the seeds' range when there are several)."""
     by_width: dict[float, list[dict]] = defaultdict(list)
@@ -460,6 +484,16 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         png = study.plot_range_tests(tests, assets / "range_tests.png")
         out["range-tests"] = (range_test_table(tests) + f"\n![LR range tests across widths]"
                               f"({png.relative_to(assets.parent).as_posix()})\n")
+    other = results / "precision" / "range_tests"
+    if any(other.glob("*.json")) and any(folder.glob("*.json")):
+        tests = [{**t, "suggestions": suggest(t["lrs"], t["losses"])[2]}
+                 for t in (read_json(f, "a range test", keys=("lrs", "losses", "width", "seed", "precision", "label"))
+                           for f in sorted(other.glob("*.json")))]
+        fp32 = load_range_tests(folder)
+        png = study.plot_precision_range_tests(tests, fp32, assets / "range_tests_precision.png")
+        out["precision-range-tests"] = (precision_range_table(tests, fp32) + "\n" + "".join(
+            f"{t['precision']}: {t['label']}; `{t['command']}`.\n" for t in tests) + f"\n![the range test in fp32 and "
+            f"fp16]({png.relative_to(assets.parent).as_posix()})\n")
     for folder in sorted((results / "runs").glob("*/history.json")):
         out[f"run-{folder.parent.name}"] = run_section(folder.parent, assets, folder.parent.name)
     cache = results / "data_cache.json"

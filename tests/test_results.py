@@ -253,3 +253,19 @@ def test_precision_table_pairs_fp32_and_bf16_per_width_and_lists_a_repeat_withou
     table = precision_table(rows)
     assert "| 0.125 | 3 (0, 1, 2) | 82.00% +- 2.00 | 3 (0, 1, 2) | 83.00% +- 2.00 | +1.00 points | 0.6 | no |" in table
     assert table.endswith("Seeds run twice (the first run counts above): width 0.125, fp32, seed 0: 80.00%, 90.00%.\n")
+
+
+def test_a_range_test_in_another_precision_sits_under_the_fp32_test_of_its_width_and_seed():
+    from benchmarks.render import precision_range_table
+
+    def test(losses, precision="fp32", seed=0):
+        values = {"first_min": 2.0, "first_min_capped": 1.0, "smith_min": 0.02}
+        return {"width": 0.125, "seed": seed, "precision": precision, "lrs": [0.1, 1, 10, 100][:len(losses)],
+                "losses": losses, "suggestions": values, "stopped_early": "diverged", "seconds": 1.0}
+
+    fp32 = [test([2.3, 2.0, 1.9, 5.0]), test([2.3, 2.2], seed=1)]
+    # up to fp32's lowest point (step 3, included) the largest difference is 0.15; the divergence after it is not read
+    table = precision_range_table([test([2.3, 2.05, 1.75, 9.0], "fp16")], fp32)
+    rows = table.splitlines()[2:]
+    assert [r.split(" | ")[2] for r in rows] == ["fp32", "fp16"] and len(rows) == 2
+    assert rows[1].split(" | ")[7] == "0.150" and rows[0].split(" | ")[7] == "-"
