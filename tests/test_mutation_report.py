@@ -18,7 +18,9 @@ def test_verdicts_are_counted_per_module_gpu_only_survivors_as_survived_and_equi
     doc.write_text("# Testing\n\n## Survivors only a GPU can tell\n\n- `helpers.schedule.x_f__mutmut_8`: a tensor left "
                    "on the CPU.\n- `helpers.schedule.x_f__mutmut_6`: listed, but timed out: stays a timeout.\n\n"
                    "## Judged equivalent\n\n- `helpers.schedule.x_f__mutmut_3`: a reason.\n"
-                   "- `helpers.schedule.x_f__mutmut_1`: listed, but killed: stays killed.\n\n## Next\n\n"
+                   "- `helpers.schedule.x_f__mutmut_1`: listed, but killed: stays killed.\n"
+                   "- `helpers.schedule.x_f__mutmut_5`: listed, not run yet: waits.\n"
+                   "- `helpers.schedule.x_gone__mutmut_1`: absent from the code.\n\n## Next\n\n"
                    "- `helpers.schedule.x_f__mutmut_2`: not a list the report reads.\n")
     out, verdicts = tmp_path / "mutation.json", tmp_path / "verdicts.json"
     assert mutation_report.main(["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out),
@@ -28,7 +30,8 @@ def test_verdicts_are_counted_per_module_gpu_only_survivors_as_survived_and_equi
     assert (m["generated"], m["killed"], m["timeout"], m["survived"], m["gpu only"], m["equivalent"], m["no tests"],
             m["not run yet"]) == (9, 2, 2, 2, 1, 1, 1, 1)
     assert m["killed_share"] == round(4 / 7, 4)  # (killed + timeout) / (killed + timeout + survived + no tests)
-    assert result["listed_but_not_surviving"] == ["helpers.schedule.x_f__mutmut_1", "helpers.schedule.x_f__mutmut_6"]
+    assert result["listed_but_not_surviving"] == ["helpers.schedule.x_f__mutmut_1", "helpers.schedule.x_f__mutmut_6",
+                                                  "helpers.schedule.x_gone__mutmut_1"]
     assert json.loads(verdicts.read_text()) == {"helpers/schedule.py": {
         "helpers.schedule.x_f": {"equivalent": "3", "gpu only": "8", "killed": "1", "no tests": "4",
                                  "not run yet": "5", "survived": "2", "timeout": "6-7"},
