@@ -101,6 +101,20 @@ def test_the_references_epoch_and_evaluation_run_on_the_gpu():
         R.evaluate(model, R.preprocess(images[:100]).to(GPU), labels[:100], None)
 
 
+@pytest.mark.slow
+def test_the_references_whole_run_and_its_resume_run_on_the_gpu(tmp_path, monkeypatch):
+    """Its data, network, sums and checkpoint on the run's device, from the first line to a resume."""
+    from benchmarks import reference as R
+    from test_reference import _in_memory
+
+    _in_memory(monkeypatch, n_train=256, n_test=64, batch=64)
+    monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: None)  # the stand-in has no autocast
+    with StrictDevice():
+        for epochs in (1, 2):  # the second call continues the first's checkpoint
+            history = R.run("data", str(tmp_path / "r"), width=0.0625, device=str(GPU), epochs=epochs, log=lambda s: None)
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2]
+
+
 # a checkpoint written on a GPU, continued on a machine without one ------------------------------
 def as_cuda_checkpoint(path) -> None:
     """Rewrite a CPU checkpoint as a GPU machine writes it: every tensor's storage tagged cuda:0,
