@@ -191,12 +191,13 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
     return save(fig, path)
 
 
-def plot_precision_range_tests(tests: Sequence[dict], fp32: Sequence[dict], path: Path) -> Path:
-    """Each range test in another precision over the fp32 test of its width and seed."""
+def plot_precision_range_tests(tests: Sequence[dict], fp32: Sequence[dict | None], path: Path) -> Path:
+    """Each range test in another precision over ``fp32``, the fp32 test of its width and seed
+    (one per test, None where there is none)."""
     fig, axes = plt.subplots(1, len(tests), figsize=(4.5 * len(tests), 3.6), squeeze=False)
-    for ax, t in zip(axes[0], tests):
-        base = next(r for r in fp32 if (r["width"], r["seed"]) == (t["width"], t["seed"]))
-        ax.plot(base["lrs"], base["losses"], lw=2.5, alpha=0.5, label="fp32")
+    for ax, t, base in zip(axes[0], tests, fp32):
+        if base is not None:
+            ax.plot(base["lrs"], base["losses"], lw=2.5, alpha=0.5, label="fp32")
         ax.plot(t["lrs"], t["losses"], lw=1, label=t["precision"])
         ax.set_xscale("log")
         ax.set_ylim(1.7, 2.5)

@@ -91,11 +91,11 @@ def report(verdicts: dict[str, dict[str, str]], doc: Path, note: str = "") -> di
     modules = {}
     for module, names in verdicts.items():
         counts = Counter(names.values())
-        survived = counts["survived"] + counts["gpu only"]
+        counts["survived"] += counts["gpu only"]  # survivors all, those only a GPU can tell among them
         # a mutant no test reaches is a bug no test would catch: it counts against the share
-        checked = counts["killed"] + counts["timeout"] + survived + counts["no tests"]
+        checked = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no tests"]
         modules[module] = {
-            "generated": len(names), **{k: counts[k] for k in COUNTS}, "survived": survived,
+            "generated": len(names), **{k: counts[k] for k in COUNTS},
             # of the mutants run and not judged equivalent: the share the tests killed
             "killed_share": round((counts["killed"] + counts["timeout"]) / checked, 4) if checked else None}
     # a listed mutant that ran and did not survive, or one absent from the code (one not run yet waits)

@@ -33,37 +33,41 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = (*LR_MAX_RULES, "smith_min")
 
 
-def load_range_tests(folder: Path) -> list[dict]:
-    """Every range test under ``folder``, its rules re-read from the curve with today's code."""
+def load_range_tests(folder: Path, keys: tuple[str, ...] = ()) -> list[dict]:
+    """Every range test under ``folder`` (each with ``keys`` too), its rules re-read from the curve
+    with today's code."""
     out = []
     for path in sorted(Path(folder).glob("w*-s*.json")):
-        r = read_json(path, "a range test", keys=("lrs", "losses", "width", "seed"))
+        r = read_json(path, "a range test", keys=("lrs", "losses", "width", "seed", *keys))
         _, _, values = suggest(r["lrs"], r["losses"])
         out.append({**r, "suggestions": values, "file": path.name})
     return sorted(out, key=lambda r: (-r["width"], r["seed"]))
+
+
+def fp32_twin(test: dict, fp32: list[dict]) -> dict | None:
+    """The fp32 range test of ``test``'s width and seed, if there is one."""
+    return next((r for r in fp32 if (r["width"], r["seed"]) == (test["width"], test["seed"])), None)
 
 
 def precision_range_table(tests: list[dict], fp32: list[dict]) -> str:
     """Range tests in another precision beside the fp32 test of the same width and seed: where
     each stopped, the rules' LRs, and the largest loss difference up to the fp32 curve's lowest point
     (the part the rules read)."""
+    def row(r: dict, precision: str, diff: str) -> str:
+        v = r["suggestions"]
+        return (f"| {r['width']:g} | {r['seed']} | {precision} | {len(r['lrs'])} ({r['stopped_early'] or 'no'}) | "
+                f"{v['first_min']:.3g} | {v['first_min_capped']:.3g} | {v['smith_min']:.4g} | {diff} | {r['seconds']:.0f} |")
+
     out = ["| width | seed | precision | steps (stopped) | first valley | LRMAX (`first_min_capped`) | LRMIN (`smith`) "
            "| largest loss difference from fp32, up to its lowest point | seconds |",
            "|---:|---:|---|---|---:|---:|---:|---:|---:|"]
     for t in tests:
-        base = next((r for r in fp32 if (r["width"], r["seed"]) == (t["width"], t["seed"])), None)
-        for r, prec in ((base, "fp32"), (t, t["precision"])):
-            if r is None:
-                continue
-            v = r["suggestions"]
-            if r is base:
-                diff = "-"
-            else:
-                low = int(np.argmin(base["losses"])) + 1
-                diff = f"{max(abs(a - b) for a, b in zip(r['losses'][:low], base['losses'][:low])):.3f}"
-            out.append(f"| {r['width']:g} | {r['seed']} | {prec} | {len(r['lrs'])} ({r['stopped_early'] or 'no'}) | "
-                       f"{v['first_min']:.3g} | {v['first_min_capped']:.3g} | {v['smith_min']:.4g} | {diff} | "
-                       f"{r['seconds']:.0f} |")
+        base, diff = fp32_twin(t, fp32), "-"
+        if base is not None:
+            out.append(row(base, "fp32", "-"))
+            low = int(np.argmin(base["losses"])) + 1
+            diff = f"{max(abs(a - b) for a, b in zip(t['losses'][:low], base['losses'][:low])):.3f}"
+        out.append(row(t, t["precision"], diff))
     return "\n".join(out) + "\n"
 
 
@@ -485,12 +489,10 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         out["range-tests"] = (range_test_table(tests) + f"\n![LR range tests across widths]"
                               f"({png.relative_to(assets.parent).as_posix()})\n")
     other = results / "precision" / "range_tests"
-    if any(other.glob("*.json")) and any(folder.glob("*.json")):
-        tests = [{**t, "suggestions": suggest(t["lrs"], t["losses"])[2]}
-                 for t in (read_json(f, "a range test", keys=("lrs", "losses", "width", "seed", "precision", "label"))
-                           for f in sorted(other.glob("*.json")))]
-        fp32 = load_range_tests(folder)
-        png = study.plot_precision_range_tests(tests, fp32, assets / "range_tests_precision.png")
+    if any(other.glob("*.json")):
+        tests, fp32 = load_range_tests(other, keys=("precision", "label", "command")), load_range_tests(folder)
+        png = study.plot_precision_range_tests(tests, [fp32_twin(t, fp32) for t in tests],
+                                               assets / "range_tests_precision.png")
         out["precision-range-tests"] = (precision_range_table(tests, fp32) + "\n" + "".join(
             f"{t['precision']}: {t['label']}; `{t['command']}`.\n" for t in tests) + f"\n![the range test in fp32 and "
             f"fp16]({png.relative_to(assets.parent).as_posix()})\n")

@@ -22,4 +22,6 @@ def welch_t(a: Sequence[float], b: Sequence[float]) -> float:
     sa, sb = summarize(a), summarize(b)
     se = math.sqrt(sa["std"] ** 2 / sa["n"] + sb["std"] ** 2 / sb["n"])
     diff = sa["mean"] - sb["mean"]
-    return diff / se if se else math.copysign(math.inf, diff) if diff else 0.0
+    if se:
+        return diff / se
+    return math.copysign(math.inf, diff) if diff else 0.0

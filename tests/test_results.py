@@ -269,3 +269,5 @@ def test_a_range_test_in_another_precision_sits_under_the_fp32_test_of_its_width
     rows = table.splitlines()[2:]
     assert [r.split(" | ")[2] for r in rows] == ["fp32", "fp16"] and len(rows) == 2
     assert rows[1].split(" | ")[7] == "0.150" and rows[0].split(" | ")[7] == "-"
+    alone = precision_range_table([test([2.3, 2.0], "fp16", seed=7)], fp32).splitlines()[2:]  # no fp32 twin
+    assert len(alone) == 1 and alone[0].split(" | ")[2] == "fp16" and alone[0].split(" | ")[7] == "-"
