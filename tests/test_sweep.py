@@ -161,9 +161,15 @@ def test_ladder_specs_and_their_commands(tmp_path):
     for arm in ("ours", "ref"):  # both arms of a comparison in the precision asked
         asked = ladder.command(arm, "1", 0, d, "/data", "/jpeg", "cpu", "bf16")
         assert asked[asked.index("--precision") + 1] == "bf16"
+    for arm, module in (("ours", ["-m", "helpers", "train"]), ("ref", ["-m", "benchmarks.reference"])):
+        fast = ["-m", "benchmarks.fp16_cpu", *module]  # fp16 on a CPU: the fast convolution backward
+        assert ladder.command(arm, "1", 0, d, "/data", "/jpeg", "cpu", "fp16")[:len(fast)] == fast
+        assert ladder.command(arm, "1", 0, d, "/data", "/jpeg", "cuda", "fp16")[:len(module)] == module
     d.mkdir()
     (d / "checkpoint.pt").write_bytes(b"")
     assert ladder.command("q30", "0.125", 1, d, "/data", "/jpeg", "cpu")[-2:] == ["--resume", str(d)]
+    assert ladder.command("ours", "0.125", 1, d, "/data", "/jpeg", "cpu", "fp16") == [
+        "-m", "benchmarks.fp16_cpu", "-m", "helpers", "train", "--resume", str(d)]
 
 
 @pytest.mark.slow
