@@ -191,17 +191,22 @@ def plot_range_tests(tests: list[dict], path: Path) -> Path:
     return save(fig, path)
 
 
-def plot_precision_range_tests(tests: Sequence[dict], fp32: Sequence[dict | None], path: Path) -> Path:
-    """Each range test in another precision over ``fp32``, the fp32 test of its width and seed
-    (one per test, None where there is none)."""
-    fig, axes = plt.subplots(1, len(tests), figsize=(4.5 * len(tests), 3.6), squeeze=False)
-    for ax, t, base in zip(axes[0], tests, fp32):
+def plot_precision_range_tests(tests: Sequence[dict], fp32: Sequence[dict | None], names: Sequence[str],
+                               path: Path) -> Path:
+    """One panel per width and seed: the range tests in other precisions (``names`` their legends)
+    over ``fp32``, the fp32 test of each one's width and seed (None where there is none)."""
+    panels: dict[tuple, list] = {}
+    for t, base, name in zip(tests, fp32, names):
+        panels.setdefault((t["width"], t["seed"]), [base]).append((t, name))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, ((width, seed), (base, *lines)) in zip(axes[0], panels.items()):
         if base is not None:
             ax.plot(base["lrs"], base["losses"], lw=2.5, alpha=0.5, label="fp32")
-        ax.plot(t["lrs"], t["losses"], lw=1, label=t["precision"])
+        for t, name in lines:
+            ax.plot(t["lrs"], t["losses"], lw=1, label=name)
         ax.set_xscale("log")
         ax.set_ylim(1.7, 2.5)
-        ax.set_title(f"width {t['width']:g}, seed {t['seed']}, CPU, batch 512")
+        ax.set_title(f"width {width:g}, seed {seed}, CPU, batch 512")
         ax.set_xlabel("learning rate")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

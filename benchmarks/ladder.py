@@ -56,7 +56,7 @@ def _bad(text: str):
 def command(arm: str, width: str, seed: int, run_dir: Path, data: str, jpeg: str, device: str,
             precision: str = "auto") -> list[str]:
     """The argv (after python) that trains one spec, or continues it; fp16 on a CPU runs under
-    benchmarks/fp16_cpu.py (the same numerics, ~25x faster there)."""
+    benchmarks/fp16_cpu.py (the same numerics, over 10x faster there)."""
     prefix = ["-m", "benchmarks.fp16_cpu"] if precision == "fp16" and device == "cpu" else []
     return prefix + _command(arm, width, seed, run_dir, data, jpeg, device, precision)
 

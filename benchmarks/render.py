@@ -49,10 +49,15 @@ def fp32_twin(test: dict, fp32: list[dict]) -> dict | None:
     return next((r for r in fp32 if (r["width"], r["seed"]) == (test["width"], test["seed"])), None)
 
 
+def precision_name(test: dict) -> str:
+    """A range test's precision, with the variant of its kernels where it names one."""
+    return test["precision"] + (f" ({test['variant']})" if test.get("variant") else "")
+
+
 def precision_range_table(tests: list[dict], fp32: list[dict]) -> str:
-    """Range tests in another precision beside the fp32 test of the same width and seed: where
-    each stopped, the rules' LRs, and the largest loss difference up to the fp32 curve's lowest point
-    (the part the rules read)."""
+    """Range tests in another precision under the fp32 test of the same width and seed (listed once):
+    where each stopped, the rules' LRs, and the largest loss difference up to the fp32 curve's lowest
+    point (the part the rules read)."""
     def row(r: dict, precision: str, diff: str) -> str:
         v = r["suggestions"]
         return (f"| {r['width']:g} | {r['seed']} | {precision} | {len(r['lrs'])} ({r['stopped_early'] or 'no'}) | "
@@ -61,13 +66,16 @@ def precision_range_table(tests: list[dict], fp32: list[dict]) -> str:
     out = ["| width | seed | precision | steps (stopped) | first valley | LRMAX (`first_min_capped`) | LRMIN (`smith`) "
            "| largest loss difference from fp32, up to its lowest point | seconds |",
            "|---:|---:|---|---|---:|---:|---:|---:|---:|"]
+    listed = []
     for t in tests:
         base, diff = fp32_twin(t, fp32), "-"
         if base is not None:
-            out.append(row(base, "fp32", "-"))
+            if all(base is not b for b in listed):
+                out.append(row(base, "fp32", "-"))
+                listed.append(base)
             low = int(np.argmin(base["losses"])) + 1
             diff = f"{max(abs(a - b) for a, b in zip(t['losses'][:low], base['losses'][:low])):.3f}"
-        out.append(row(t, t["precision"], diff))
+        out.append(row(t, precision_name(t), diff))
     return "\n".join(out) + "\n"
 
 
@@ -492,9 +500,9 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
     if any(other.glob("*.json")):
         tests, fp32 = load_range_tests(other, keys=("precision", "label", "command")), load_range_tests(folder)
         png = study.plot_precision_range_tests(tests, [fp32_twin(t, fp32) for t in tests],
-                                               assets / "range_tests_precision.png")
-        out["precision-range-tests"] = (precision_range_table(tests, fp32) + "\n" + "".join(
-            f"{t['precision']}: {t['label']}; `{t['command']}`.\n" for t in tests) + f"\n![the range test in fp32 and "
+                                               [precision_name(t) for t in tests], assets / "range_tests_precision.png")
+        out["precision-range-tests"] = (precision_range_table(tests, fp32) + "\n" + "\n".join(
+            f"{precision_name(t)}: {t['label']}; `{t['command']}`.\n" for t in tests) + f"\n![the range test in fp32 and "
             f"fp16]({png.relative_to(assets.parent).as_posix()})\n")
     for folder in sorted((results / "runs").glob("*/history.json")):
         out[f"run-{folder.parent.name}"] = run_section(folder.parent, assets, folder.parent.name)

@@ -270,4 +270,8 @@ def test_a_range_test_in_another_precision_sits_under_the_fp32_test_of_its_width
     assert [r.split(" | ")[2] for r in rows] == ["fp32", "fp16"] and len(rows) == 2
     assert rows[1].split(" | ")[7] == "0.150" and rows[0].split(" | ")[7] == "-"
     alone = precision_range_table([test([2.3, 2.0], "fp16", seed=7)], fp32).splitlines()[2:]  # no fp32 twin
+    wide = {**test([2.3, 2.0, 1.9, 5.0], "fp16"), "variant": "widened"}  # a second test of the same seed
+    both = precision_range_table([test([2.3, 2.05, 1.75, 9.0], "fp16"), wide], fp32).splitlines()[2:]
+    assert [r.split(" | ")[2] for r in both] == ["fp32", "fp16", "fp16 (widened)"]  # fp32 once
+    assert both[2].split(" | ")[7] == "0.000"
     assert len(alone) == 1 and alone[0].split(" | ")[2] == "fp16" and alone[0].split(" | ")[7] == "-"
