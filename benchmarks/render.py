@@ -208,29 +208,45 @@ def ladder_table(rows: list[dict]) -> str:
 
 
 def precision_table(rows: list[dict]) -> str:
-    """Our default on the CPU in fp32 and in bf16, per width: each seed once (a repeat of a seed is
-    listed, not pooled), the difference against the seed noise."""
-    runs: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    """Our default on the CPU per width and precision against fp32 at the same width: each seed once
+    (a repeat of a seed is listed, not pooled), the difference against the seed noise, and each fp16
+    run's loss scale at the epochs' ends."""
+    runs: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["arm"] == "ours" and r["device_name"].startswith("CPU"):
-            runs[(r["width"], r["precision"])][r["seed"]].append(r["final_test_acc"])
-    out = ["| width | fp32: runs (seeds) | fp32 | bf16: runs (seeds) | bf16 | bf16 - fp32 | Welch t "
-           "| larger than the seed noise? |", "|---:|---|---:|---|---:|---:|---:|---|"]
-    repeats = []
-    for width in sorted({w for w, _ in runs}, reverse=True):
-        cells, accs = [], {}
-        for prec in ("fp32", "bf16"):
-            by_seed = runs.get((width, prec), {})
-            accs[prec] = [v[0] for v in by_seed.values()]
-            repeats += [f"width {width:g}, {prec}, seed {s}: {', '.join(f'{100 * a:.2f}%' for a in v)}"
-                        for s, v in sorted(by_seed.items()) if len(v) > 1]
-            s_ = summarize(accs[prec]) if accs[prec] else None
-            cells += [f"{len(accs[prec])} ({', '.join(map(str, sorted(by_seed)))})",
-                      f"{100 * s_['mean']:.2f}% +- {100 * s_['std']:.2f}" if s_ else "-"]
-        pair = _pair_row(accs["bf16"], accs["fp32"]) if min(map(len, accs.values())) > 1 else "- | - | - |"
-        out.append(f"| {width:g} | " + " | ".join(cells) + " | " + pair)
+            runs[(r["width"], r["precision"])][r["seed"]].append(r)
+    out = ["| width | precision | runs (seeds) | final test accuracy | vs fp32 | Welch t | larger than the seed noise? |",
+           "|---:|---|---|---:|---:|---:|---|"]
+    repeats, scales = [], []
+    order = {"fp32": 0, "bf16": 1, "fp16": 2}
+    for width, prec in sorted(runs, key=lambda wp: (-wp[0], order.get(wp[1], 3), wp[1])):
+        by_seed = runs[(width, prec)]
+        accs = [v[0]["final_test_acc"] for v in by_seed.values()]
+        base = [v[0]["final_test_acc"] for v in runs.get((width, "fp32"), {}).values()]
+        repeats += [f"width {width:g}, {prec}, seed {s}: " + ", ".join(f"{100 * r['final_test_acc']:.2f}%" for r in v)
+                    for s, v in sorted(by_seed.items()) if len(v) > 1]
+        scales += [f"width {width:g}, seed {s}: {loss_scales(v[0]['loss_scale'])}"
+                   for s, v in sorted(by_seed.items()) if v[0].get("loss_scale")]
+        s_ = summarize(accs)
+        if prec == "fp32" or not base:
+            pair = "- | - | - |"
+        elif min(len(accs), len(base)) > 1:
+            pair = _pair_row(accs, base)
+        else:
+            pair = f"{100 * (s_['mean'] - summarize(base)['mean']):+.2f} points | - | - |"
+        spread = f" +- {100 * s_['std']:.2f}" if len(accs) > 1 else ""
+        out.append(f"| {width:g} | {prec} | {len(accs)} ({', '.join(map(str, sorted(by_seed)))}) | "
+                   f"{100 * s_['mean']:.2f}%{spread} | " + pair)
     note = f"\nSeeds run twice (the first run counts above): {'; '.join(repeats)}.\n" if repeats else ""
+    note += f"\nfp16's loss scale at the epochs' ends: {'; '.join(scales)}.\n" if scales else ""
     return "\n".join(out) + "\n" + note
+
+
+def loss_scales(history: list[float]) -> str:
+    """An fp16 run's loss scale over its epochs in a few words: first, lowest (and when), last."""
+    low = min(range(len(history)), key=history.__getitem__)
+    return (f"{history[0]:,.0f} after epoch 1, lowest {history[low]:,.0f} after epoch {low + 1}, "
+            f"{history[-1]:,.0f} at the end")
 
 
 def jpeg_table(levels: dict, rows: list[dict]) -> str:

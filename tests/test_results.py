@@ -239,20 +239,26 @@ def test_the_notebooks_times_come_from_its_cells_timestamps(tmp_path):
         notebook_times(nb)
 
 
-def test_precision_table_pairs_fp32_and_bf16_per_width_and_lists_a_repeat_without_pooling_it():
+def test_precision_table_pairs_each_precision_with_fp32_per_width_and_lists_a_repeat_without_pooling_it():
     from benchmarks.render import precision_table
 
-    def run(width, precision, seed, acc, arm="ours", device="CPU (2 cores)"):
+    def run(width, precision, seed, acc, arm="ours", device="CPU (2 cores)", **more):
         return {"arm": arm, "width": width, "precision": precision, "seed": seed, "final_test_acc": acc,
-                "device_name": device}
+                "device_name": device, **more}
 
     rows = [run(0.125, "fp32", s, a) for s, a in ((0, 0.80), (1, 0.82), (2, 0.84))]
     rows += [run(0.125, "bf16", s, a) for s, a in ((0, 0.81), (1, 0.83), (2, 0.85))]
     rows += [run(0.125, "fp32", 0, 0.90),  # a repeat of seed 0: listed, never pooled
-             run(0.125, "bf16", 0, 0.10, arm="ref"), run(0.125, "bf16", 1, 0.10, device="NVIDIA H100")]
-    table = precision_table(rows)
-    assert "| 0.125 | 3 (0, 1, 2) | 82.00% +- 2.00 | 3 (0, 1, 2) | 83.00% +- 2.00 | +1.00 points | 0.6 | no |" in table
-    assert table.endswith("Seeds run twice (the first run counts above): width 0.125, fp32, seed 0: 80.00%, 90.00%.\n")
+             run(0.125, "bf16", 0, 0.10, arm="ref"), run(0.125, "bf16", 1, 0.10, device="NVIDIA H100"),
+             run(0.125, "fp16", 0, 0.815, loss_scale=[32768.0, 8192.0, 16384.0]), run(0.25, "bf16", 0, 0.86)]
+    lines = precision_table(rows).splitlines()
+    assert lines[2:6] == ["| 0.25 | bf16 | 1 (0) | 86.00% | - | - | - |",
+                          "| 0.125 | fp32 | 3 (0, 1, 2) | 82.00% +- 2.00 | - | - | - |",
+                          "| 0.125 | bf16 | 3 (0, 1, 2) | 83.00% +- 2.00 | +1.00 points | 0.6 | no |",
+                          "| 0.125 | fp16 | 1 (0) | 81.50% | -0.50 points | - | - |"]  # one seed: no t
+    assert "Seeds run twice (the first run counts above): width 0.125, fp32, seed 0: 80.00%, 90.00%." in lines
+    assert lines[-1] == ("fp16's loss scale at the epochs' ends: width 0.125, seed 0: 32,768 after epoch 1, "
+                         "lowest 8,192 after epoch 2, 16,384 at the end.")
 
 
 def test_a_range_test_in_another_precision_sits_under_the_fp32_test_of_its_width_and_seed():
