@@ -165,3 +165,38 @@ def test_read_only_folder_loads_without_cache(class_tree, tmp_path, monkeypatch)
     assert len(loaded.train) == 200 and len(loaded.test) == 100
     assert len(lines) == 2 and all("cannot write" in s and "Permission denied" in s for s in lines)
     assert not (root / data.CACHE_DIR).exists()
+
+
+@pytest.mark.parametrize("change", ["pixels", "shape", "dtype", "labels"])
+def test_a_readable_cache_that_does_not_hold_cifar_images_is_rebuilt(class_tree, tmp_path, change):
+    """A cache that unzips cleanly but whose checksum, image shape, dtype or label count is wrong
+    (another writer, another version) is not used."""
+    import json
+
+    import helpers.data as data
+
+    root = _copy_tree(class_tree, tmp_path)
+    truth = load_cifar10(root, download=False).train
+    cache = root / data.CACHE_DIR / "train.npz"
+    with np.load(cache) as z:
+        x, y, meta = z["x"].copy(), z["y"].copy(), json.loads(bytes(z["meta"]).decode())
+    if change == "pixels":  # the checksum says so
+        x[0, 0, 0, 0] ^= 0xFF
+    else:  # a checksum that matches what is there: only the shape, dtype or length can tell
+        x = {"shape": x[:, :, :16], "dtype": x.astype(np.int16), "labels": x}[change]
+        y = y[:-1] if change == "labels" else y
+        meta["crc"] = data._crc(x, y)
+    np.savez(cache, x=x, y=y, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    lines = []
+    got = load_cifar10(root, download=False, log=lines.append).train
+    assert np.array_equal(got.x, truth.x) and np.array_equal(got.y, truth.y)
+    assert len(lines) == 1 and "corrupt" in lines[0]
+
+
+def test_a_class_folder_without_images_is_named(class_tree, tmp_path):
+    root = _copy_tree(class_tree, tmp_path)
+    for f in list((root / "test" / "frog").iterdir()):
+        f.unlink()
+    (root / "test" / "frog" / "notes.txt").write_text("not an image")
+    with pytest.raises(UserError, match=r"test/frog: no images in this class folder$"):
+        load_cifar10(root, download=False)

@@ -62,3 +62,30 @@ def test_the_weight_average_and_tta_are_evaluated_beside_the_weights(split):
     row = history["epochs"][0]
     assert {"test_acc", "test_acc_tta", "test_acc_ema", "test_acc_ema_tta"} <= set(row)
     assert history["headline"] == "test_acc_ema_tta" and headline_key(0, "none") == "test_acc"
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # the skipped first step
+def test_an_fp16_row_records_the_loss_scale_at_its_epochs_end(split):
+    from benchmarks.fp16_cpu import WideConvBackward  # fp16's convolution backward at fp32's speed
+
+    p = parts(split)
+    p.precision = Precision("cpu", torch.float16)
+    p.precision.scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 40, growth_interval=1)  # overflows at first
+
+    class Scales(Callback):
+        seen: list = []
+
+        def on_epoch_end(self, end):
+            self.seen.append(end.parts.precision.scaler.get_scale())
+
+    with WideConvBackward():
+        history = train_loop(p, range(2), new_history(4, "test_acc"), [Scales()])
+    assert [r["loss_scale"] for r in history["epochs"]] == Scales.seen and Scales.seen[0] < 2.0 ** 40
+
+
+def test_progress_bars_count_each_epochs_steps_and_leave_no_line_behind():
+    from helpers.loop import progress_bars
+
+    bar = progress_bars(4, 24)(2)(range(4))
+    assert list(bar) == [0, 1, 2, 3] and bar.total == 4 and bar.desc == "epoch 3/24"
+    assert bar.leave is False and bar.mininterval == 1.0  # a saved notebook keeps no 24 finished bars

@@ -8,7 +8,7 @@ import torch
 from conftest import fail_in_epoch, pretend_cpu
 from helpers.cli import main
 from helpers.config import TrainConfig
-from helpers.errors import UserError
+from helpers.errors import Interrupted, UserError
 from helpers.run import Run
 
 TINY = dict(epochs=2, max_at_epoch=1, batch_size=32, width=0.0625, lr_find_iters=20, device="cpu", progress=False)
@@ -165,3 +165,66 @@ def test_the_settings_are_frozen_and_the_record_is_the_runs_own(class_tree, tmp_
         assert run.cfg == cfg and run.record == {} and run.lrs() == (0.05, 0.4)
         assert (tmp_path / "r" / ".lock").is_file()  # taken once, by opening
     assert not (tmp_path / "r" / ".lock").exists()  # released once, by closing
+
+
+def test_a_continued_run_with_its_weight_average_equals_the_uninterrupted_one_bit_for_bit(tmp_path, monkeypatch):
+    """In-process and small, so that mutation testing runs it: the model, the weight average, the
+    optimizer, the schedule, the loss scale, the RNG and the history all come back from the checkpoint."""
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "c", 64, 32)  # 2 steps an epoch
+    cfg = lambda out: cfg_for(data, tmp_path / out, epochs=3, lr_min=0.05, lr_max=0.4, ema=0.5, tta="flip",  # noqa: E731
+                              report=False, precision="fp32")
+    with Run.open(cfg("whole"), log=lambda s: None) as run:
+        whole = run.fit()
+    with monkeypatch.context() as m:
+        fail_in_epoch(m, 2, KeyboardInterrupt())
+        with pytest.raises(Interrupted, match="epoch 1 is saved"), Run.open(cfg("cut"), log=lambda s: None) as run:
+            run.fit()
+    with Run.resume(tmp_path / "cut", log=lambda s: None) as run:
+        cut = run.fit()
+    drop = lambda h: [{k: v for k, v in e.items() if "seconds" not in k} for e in h["epochs"]]  # noqa: E731
+    assert drop(cut) == drop(whole) and cut["lr"] == whole["lr"] and cut["final_test_acc"] == whole["final_test_acc"]
+    a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("whole", "cut"))
+    for key in ("model", "ema", "optimizer"):
+        flat = lambda s: [t for t in torch.utils._pytree.tree_leaves(s) if isinstance(t, torch.Tensor)]  # noqa: E731
+        assert all(torch.equal(x, y) for x, y in zip(flat(a[key]), flat(b[key]))), key
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_naming_the_last_good_epoch(tmp_path, monkeypatch):
+    import helpers.checkpoint as ckpt
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "c", 64, 32)
+    real = ckpt.save_checkpoint
+
+    def disk_full_after_epoch_1(state, run_dir):
+        if state["epoch"] > 1:
+            raise ckpt.WriteFailed("cannot write checkpoint.pt: no space left on the device")
+        real(state, run_dir)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", disk_full_after_epoch_1)
+    out = tmp_path / "r"
+    with pytest.raises(ckpt.WriteFailed) as e, Run.open(cfg_for(data, out, lr_min=0.05, lr_max=0.4, report=False),
+                                                        log=lambda s: None) as run:
+        run.fit()
+    assert str(e.value) == (f"cannot write checkpoint.pt: no space left on the device; epoch 2 is not saved, the last "
+                            f"good checkpoint is epoch 1: once the folder can be written, continue with --resume {out}")
+    assert len(json.loads((out / "history.json").read_text())["epochs"]) == 1  # the history matches the checkpoint
+
+
+def test_the_cells_show_the_runs_banner_summary_figures_and_results(tmp_path):
+    from conftest import write_class_folders
+    from helpers.report import results_table, run_banner
+
+    data = write_class_folders(tmp_path / "c", 64, 32)
+    cfg = cfg_for(data, tmp_path / "r", lr_min=0.05, lr_max=0.4, report=False)
+    with Run.open(cfg, log=lambda s: None) as run:
+        assert run.banner() == run_banner(run.cfg, run.run_dir) and str(run.run_dir) in run.banner()
+        assert "Total params: 26,340" in run.summary()  # width 1/16's own network
+        with pytest.raises(UserError, match=r"curves.png does not exist yet: run the training cell first"):
+            run.figure("curves")
+        run.fit()
+        assert run.results() == results_table(run.run_dir) and "final test accuracy" in run.results()
+        (run.run_dir / "curves.png").write_bytes(b"png")
+        assert run.figure("curves") == run.run_dir / "curves.png"
