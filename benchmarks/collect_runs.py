@@ -6,7 +6,8 @@ and each epoch's test accuracies: plain, and with TTA / the weight average where
 
 Appends to --out when it exists, so runs made on several machines land in one file; each row
 keeps its label (device, precision, date, command), so a repeat of the same seed on another
-machine stays visible as a repeat.
+machine stays visible as a repeat. A run collected again (the same folder name, seed, LRs and
+curves: no second sample of the seed noise) replaces its row instead of counting twice.
 """
 from __future__ import annotations
 
@@ -43,6 +44,17 @@ def row(run_dir: Path, label: str, range_test: bool = False) -> dict:
     return out
 
 
+# what makes two rows one run: a repeat elsewhere differs in its curves (CPU runs repeat bit for bit
+# only on the same machine and libraries, and then add nothing to n)
+SAME_RUN = ("run", "seed", "lr_max", "lr_min", "final_test_acc", "curves")
+
+
+def merge(rows: list[dict], new: dict) -> list[dict]:
+    """rows with new appended, or in place of the row that is the same run collected before."""
+    same = [i for i, r in enumerate(rows) if all(r.get(k) == new.get(k) for k in SAME_RUN)]
+    return [new if i in same else r for i, r in enumerate(rows)] if same else rows + [new]
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__, "python -m benchmarks.collect_runs")
     p.add_argument("runs", nargs="+", type=Path)
@@ -51,7 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--range-test", action="store_true", help="keep each run's range-test curve (lr_find.json)")
     args = p.parse_args(argv)
     rows = json.loads(args.out.read_text())["runs"] if args.out.is_file() else []
-    rows += [row(d, args.label, args.range_test) for d in args.runs if finished_history(d)]  # an interrupted run: left out
+    for d in args.runs:
+        if finished_history(d):  # an interrupted run: left out
+            rows = merge(rows, row(d, args.label, args.range_test))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"runs": rows}, indent=1))
     print(f"{len(rows)} runs in {args.out}")

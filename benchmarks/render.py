@@ -182,6 +182,16 @@ def _groups(rows: list[dict]) -> dict[tuple, dict[str, list[float]]]:
     return out
 
 
+def defaults_from_tricks(ladder_rows: list[dict], trick_rows: list[dict]) -> list[dict]:
+    """The ladder's (a) arm, completed from the extras' runs: a tta-ema run trains the default's very
+    model (tests/test_run.py), so its plain accuracy is a default run. Only for a width, device and
+    seed the ladder has no default run of: a seed is never counted twice."""
+    have = {(r["width"], study.row_device(r), r["seed"]) for r in ladder_rows if r["arm"] == "ours"}
+    arm, key = TRICKS_BASE
+    return [{**r, "arm": "ours", "final_test_acc": r["curves"][key][-1], "from_tricks": True} for r in trick_rows
+            if r["arm"] == arm and key in r.get("curves", {}) and (r["width"], study.row_device(r), r["seed"]) not in have]
+
+
 def ladder_table(rows: list[dict]) -> str:
     """Per width and device: each ladder arm's runs and accuracy; then each pair against the noise."""
     rows = [r for r in rows if r["arm"] in LADDER]
@@ -204,6 +214,9 @@ def ladder_table(rows: list[dict]) -> str:
             if len(g.get(a, [])) > 1 and len(g.get(b, [])) > 1:
                 out.append(f"| {width:g} | {device} | {LADDER[a][:3]} - {LADDER[b][:3]} | {what} | "
                            + _pair_row(g[a], g[b]))
+    borrowed = sorted({(r["width"], study.row_device(r)) for r in rows if r.get("from_tricks")}, key=lambda wd: -wd[0])
+    out += ["", *(f"(a) at width {w:g}, {d}: the plain accuracy (no TTA, no average) of the extras' `tta-ema` runs "
+                  "(results/tricks/), which train as the default does." for w, d in borrowed)] if borrowed else []
     return "\n".join(out) + "\n"
 
 
@@ -552,12 +565,13 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
         out[f"sweep-{path.stem}"] = sweep_table(read_json(path, "the sweep timing"))
     for path in sorted((results / "speed").glob("*.json")):
         out[f"speed-{path.stem}"] = speed_table(read_json(path, "the speed benchmark"))
+    trick_rows = [r for p in sorted((results / "tricks").glob("*.json")) for r in read_json(p, "the extras' runs", keys=("runs",))["runs"]]
     ladder_rows = [r for p in sorted((results / "ladder").glob("*.json")) if p.name != JPEG_FILE
                    for r in read_json(p, "the ladder's runs", keys=("runs",))["runs"]]
+    ladder_rows += defaults_from_tricks(ladder_rows, trick_rows)
     if ladder_rows:
         png = study.plot_ladder(ladder_rows, LADDER, assets / "ladder.png")
         out["ladder"] = ladder_table(ladder_rows) + f"\n![the ladder]({png.relative_to(assets.parent).as_posix()})\n"
-    trick_rows = [r for p in sorted((results / "tricks").glob("*.json")) for r in read_json(p, "the extras' runs", keys=("runs",))["runs"]]
     if trick_rows:
         png = study.plot_tricks(trick_rows, TRICKS, assets / "tricks.png")
         out["tricks"] = (tricks_table(trick_rows) +

@@ -47,10 +47,35 @@ def test_rows_keep_each_epochs_accuracies_and_on_request_the_range_test(tmp_path
                                                   "lr_max": 1.0, "lr_min": 0.01, "rule": "r", "seconds": 3}))
     out = tmp_path / "tricks.json"
     collect_runs.main(["--label", "cpu", str(run), "--out", str(out)])
-    collect_runs.main(["--label", "cpu", str(run), "--out", str(out), "--range-test"])
-    plain, with_test = json.loads(out.read_text())["runs"]
+    (plain,) = json.loads(out.read_text())["runs"]
     assert plain["curves"] == {"test_acc": [0.6, 0.7], "test_acc_ema_tta": [0.7, 0.8]} and "range_test" not in plain
+    collect_runs.main(["--label", "cpu, again", str(run), "--out", str(out), "--range-test"])
+    (with_test,) = json.loads(out.read_text())["runs"]  # the same run collected again: its row, replaced
     assert with_test["range_test"]["losses"] == [2.0, 1.9] and "seconds" not in with_test["range_test"]
+    assert with_test["label"] == "cpu, again"
+
+
+def test_a_run_collected_again_replaces_its_row_and_a_repeat_elsewhere_is_kept(tmp_path):
+    out = tmp_path / "ladder.json"
+    first, second = fake_run(tmp_path / "A" / "ref-w1-s0", 0, 0.91), fake_run(tmp_path / "A" / "ref-w1-s1", 1, 0.92)
+    collect_runs.main(["--label", "cpu", str(first), "--out", str(out)])
+    collect_runs.main(["--label", "cpu", str(first), str(second), "--out", str(out)])
+    assert [r["run"] for r in json.loads(out.read_text())["runs"]] == ["ref-w1-s0", "ref-w1-s1"]
+    for key, value in (("final_test_acc", 0.915), ("lr_max", 0.2), ("lr_min", 0.02), ("seed", 3)):
+        elsewhere = fake_run(tmp_path / key / "ref-w1-s0", 0, 0.91)  # one field differs: another run
+        cfg = json.loads((elsewhere / "config.json").read_text())
+        hist = json.loads((elsewhere / "history.json").read_text())
+        (cfg if key in cfg else hist)[key] = value
+        (elsewhere / "config.json").write_text(json.dumps(cfg))
+        (elsewhere / "history.json").write_text(json.dumps(hist))
+        collect_runs.main(["--label", "gpu", str(elsewhere), "--out", str(out)])
+    assert len(json.loads(out.read_text())["runs"]) == 6
+    curves = fake_run(tmp_path / "curves" / "ref-w1-s1", 1, 0.92)
+    (curves / "history.json").write_text(json.dumps({"final_test_acc": 0.92, "epochs": [{"test_acc": 0.92}]}))
+    collect_runs.main(["--label", "gpu", str(curves), "--out", str(out)])
+    assert len(json.loads(out.read_text())["runs"]) == 7
+    collect_runs.main(["--label", "cpu", str(fake_run(tmp_path / "ours-w1-s0", 0, 0.91)), "--out", str(out)])
+    assert len(json.loads(out.read_text())["runs"]) == 8  # another arm's folder with the same numbers
 
 
 def test_rows_carry_what_a_cpu_runs_numbers_depend_on(tmp_path):

@@ -150,6 +150,23 @@ def test_ladder_table_pairs_arms_within_a_width_and_device_only():
     assert "| 0.25 | GPU fp32 | (e)" in text and text.count("+4.00 points") == 1 and "unknown-arm" not in text
 
 
+def test_the_ladders_default_is_completed_from_the_extras_runs_never_counting_a_seed_twice():
+    from benchmarks.render import defaults_from_tricks, ladder_table
+
+    ladder = [_row("ours", 0, 0.86), _row("ref", 0, 0.90, width=1), _row("ref", 1, 0.92, width=1)]
+    tricks = [{**_row("tta-ema", s, 0.0, width=w), "curves": {"test_acc": [0.5, acc], "test_acc_ema_tta": [0.6, 0.99]}}
+              for s, w, acc in ((0, 0.25, 0.80), (1, 0.25, 0.87), (0, 1, 0.91), (1, 1, 0.93))]
+    tricks.append({**_row("ls-tta-ema", 2, 0.0, width=1), "curves": {"test_acc": [0.5, 0.97]}})  # trains otherwise
+    borrowed = defaults_from_tricks(ladder, tricks)
+    assert [(r["width"], r["seed"], r["final_test_acc"]) for r in borrowed] == [(0.25, 1, 0.87), (1, 0, 0.91), (1, 1, 0.93)]
+    text = ladder_table(ladder + borrowed)
+    assert "| 0.25 | CPU (2 cores) fp32 | (a) ours: the default (assignment's block order, LRs found, ends at LRMIN) " \
+           "| 2 (0, 1) | 86.50% +- 0.71 |" in text  # the ladder's own seed 0 (86%), not the extras' (80%)
+    assert "| 1 | CPU (2 cores) fp32 | (e) - (a) | everything: the reference against our default | -1.00 points |" in text
+    assert "(a) at width 1, CPU (2 cores) fp32: the plain accuracy" in text and "at width 0.25" in text
+    assert "plain accuracy" not in ladder_table(ladder)
+
+
 def test_jpeg_table_and_slope_read_each_level_against_the_copy():
     from benchmarks.render import jpeg_slope, jpeg_table
 

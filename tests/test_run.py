@@ -191,6 +191,24 @@ def test_a_continued_run_with_its_weight_average_equals_the_uninterrupted_one_bi
         assert all(torch.equal(x, y) for x, y in zip(flat(a[key]), flat(b[key]))), key
 
 
+def test_the_extras_that_only_read_the_model_leave_its_training_unchanged_bit_for_bit(tmp_path):
+    """TTA and the weight average read the model, never steer it: a run with both trains the
+    default's very model, so its plain accuracy is the default's (the ladder counts it as such)."""
+    from conftest import write_class_folders
+
+    data = write_class_folders(tmp_path / "c", 64, 32)
+    histories, models = {}, {}
+    for name, extras in (("plain", {}), ("extras", dict(ema=0.5, tta="flip"))):
+        with Run.open(cfg_for(data, tmp_path / name, epochs=2, lr_min=0.05, lr_max=0.4, report=False,
+                              precision="fp32", **extras), log=lambda s: None) as run:
+            histories[name] = run.fit()
+        models[name] = torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["model"]
+    keep = ("train_loss", "train_acc", "test_loss", "test_acc")
+    plain, extras = ([{k: e[k] for k in keep} for e in histories[n]["epochs"]] for n in ("plain", "extras"))
+    assert plain == extras and "test_acc_ema_tta" in histories["extras"]["epochs"][-1]
+    assert all(torch.equal(models["plain"][k], models["extras"][k]) for k in models["plain"])
+
+
 def test_a_checkpoint_that_cannot_be_written_stops_the_run_naming_the_last_good_epoch(tmp_path, monkeypatch):
     import helpers.checkpoint as ckpt
     from conftest import write_class_folders
