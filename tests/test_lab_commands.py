@@ -51,3 +51,20 @@ def test_render_of_a_missing_document_is_one_line_and_draws_nothing(tmp_path, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no document" in err and "nothere.md" in err
     assert not (tmp_path / "assets").exists()
+
+
+def test_every_file_under_results_has_its_row_in_the_labs_readme():
+    """benchmarks/README.md says how each results file was made: a file without its row is evidence
+    no reader can reproduce."""
+    import fnmatch
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rows = [line.split("|")[1] for line in (root / "benchmarks" / "README.md").read_text().splitlines()
+            if line.startswith("| `")]
+    patterns = [p for cell in rows for p in re.findall(r"`([^`]+)`", cell)]
+    files = sorted(p.relative_to(root / "results").as_posix() for p in (root / "results").rglob("*") if p.is_file())
+    assert files and patterns
+    unlisted = [f for f in files if not any(fnmatch.fnmatchcase(f, p) for p in patterns)]
+    assert not unlisted, f"results files with no row in benchmarks/README.md: {unlisted}"
