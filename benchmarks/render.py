@@ -423,22 +423,32 @@ def full_size_table(summary: dict) -> str:
             f"(+- = standard deviation; range {100 * a['min']:.2f}-{100 * a['max']:.2f}%).\n")
 
 
-# The run the README leads with: the notebook's own, with its saved (the assignment's) parameters.
+# The run the README leads with: the committed notebook's own, with its saved (the assignment's)
+# parameters; and the full-size seeds it is read beside.
 GLANCE_RUN = "gpu-h100-w1"
 GLANCE_SEEDS = "h100-w1"
 
 
-def glance_table(full: dict, cfg: dict, history: dict, notebook: dict | None = None) -> str:
+def _machine(device: str, precision: str, torch_version: str) -> str:
+    return f"{device}, {precision}, torch {torch_version}"
+
+
+def glance_table(full: dict, cfg: dict, history: dict, notebooks: list[dict] = ()) -> str:
     """The assignment's targets against what the project reaches, from the full-size runs and
-    the notebook's own run (and, where recorded, the notebook's wall time); where both measure a
-    quantity, each is named."""
+    the notebook's own run (and, where recorded, each machine's wall time for the notebook); where
+    both measure a quantity, each is named, and so is each one's machine where they differ."""
     res = cfg["resolved"]
     lrs = history["lr"]
     steps = history["steps_per_epoch"]
     peak = (lrs.index(max(lrs)) + 1) / steps
     a = full["final_test_acc"]
     seed_acc = next(r["final_test_acc"] for r in full["seeds"] if r["seed"] == cfg["seed"])
-    machine = f"{full['device_name']}, {full['precision']}, torch {full['torch']}"
+    machine = _machine(full["device_name"], full["precision"], full["torch"])
+    own = _machine(res["device_name"], res["precision"], res["torch"])
+    elsewhere = own != machine
+    on = f" on {own}" if elsewhere else ""
+    repeat = ("the same seed on another machine ends within the seed noise" if elsewhere else
+              "two GPU runs of one seed differ")
     rows = [
         ("parameters", "6,573,120 (the assignment's ResNet-9)", f"{res['parameters']:,}"),
         ("batch size", "512", f"{cfg['batch_size']}"),
@@ -452,20 +462,35 @@ def glance_table(full: dict, cfg: dict, history: dict, notebook: dict | None = N
         ("augmentation", "pad 4, crop 32, flip, cutout 8x8", "the same (albumentations reference, batched twin)"),
         ("test accuracy", ">= 90%", f"**{100 * a['mean']:.2f}% +- {100 * a['std']:.2f}** over {a['n']} seeds "
                                     f"(range {100 * a['min']:.2f}-{100 * a['max']:.2f}%; seed {cfg['seed']}: "
-                                    f"{100 * seed_acc:.2f}%); the notebook's own run of seed {cfg['seed']}: "
-                                    f"{100 * history['final_test_acc']:.2f}% (two GPU runs of one seed differ: "
+                                    f"{100 * seed_acc:.2f}%); the notebook's own run of seed {cfg['seed']}{on}: "
+                                    f"{100 * history['final_test_acc']:.2f}% ({repeat}: "
                                     "[determinism](docs/DESIGN.md#determinism))"),
         ("time per epoch", "-", f"{full['seconds_per_epoch']['mean']:.2f} s of training in the seeds' runs; "
-                                f"{statistics.median(e['train_seconds'] for e in history['epochs']):.2f} s (median) "
-                                "in the notebook's run (in a Jupyter kernel, progress bars on)"),
+                                f"{_seconds(statistics.median(e['train_seconds'] for e in history['epochs']))} "
+                                f"(median) in the notebook's run{on} (in a Jupyter kernel, progress bars on)"),
     ]
-    if notebook is not None:
-        rows.append(("the whole notebook", "-", f"{notebook['wall_seconds'] / 60:.1f} min for Run all, data "
-                                                "loading and range test included (its cells' saved timestamps)"))
+    if notebooks:
+        rows.append(("the whole notebook", "-", "; ".join(
+            f"{_minutes(t['wall_seconds'])} for Run all on {_label_machine(t['label'])}" for t in notebooks)
+            + ": data loading and range test included (its cells' saved timestamps)"))
     return (f"Measured on {machine}, full width, the JPEG copy of CIFAR-10 "
-            f"({full['train_images']:,} / {full['test_images']:,} images).\n\n"
+            f"({full['train_images']:,} / {full['test_images']:,} images)"
+            + (f"; the notebook's own run on {own}" if elsewhere else "") + ".\n\n"
             "| | the assignment asks | this project |\n|---|---|---|\n"
             + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows) + "\n")
+
+
+def _label_machine(label: str) -> str:
+    """A results label's machine, precision and torch: what precedes its date."""
+    return re.split(r", \d{4}-\d\d-\d\d", label)[0]
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.2f} s" if s < 10 else f"{s:.0f} s"
+
+
+def _minutes(s: float) -> str:
+    return f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
 
 
 # The notebook's steps a student waits for, by what their cell calls.
@@ -477,7 +502,7 @@ def notebook_time(times: dict) -> str:
     """What Run all cost on the machine that executed the notebook, and its slow steps."""
     steps = [f"{c['seconds']:.0f} s {what}" for call, what in NOTEBOOK_STEPS
              for c in times["cells"] if call in c["first_line"]]
-    return (f"The whole notebook ran in {times['wall_seconds'] / 60:.1f} min ({times['label']}; Run all, "
+    return (f"The whole notebook ran in {_minutes(times['wall_seconds'])} ({times['label']}; Run all, "
             f"from its cells' saved timestamps): {', '.join(steps)}.\n")
 
 
@@ -510,11 +535,12 @@ def sections(results: Path, assets: Path) -> dict[str, str]:
     if (results / "mutation.json").is_file():
         out["mutation"] = mutation_table(read_json(results / "mutation.json", "mutation testing", keys=("modules",)))
     full_path, run = results / "full_size" / f"{GLANCE_SEEDS}.json", results / "runs" / GLANCE_RUN
+    # every machine's Run all of the notebook, the committed notebook's own first
+    timed = sorted((results / "runs").glob("*/notebook.json"), key=lambda p: p.parent.name != GLANCE_RUN)
+    times = [read_json(t, "the notebook's times", keys=("cells", "wall_seconds", "label")) for t in timed]
+    if times:
+        out["notebook-time"] = "".join(notebook_time(t) for t in times)
     if full_path.is_file() and (run / "history.json").is_file():
-        timed = run / "notebook.json"
-        times = read_json(timed, "the notebook's times", keys=("cells", "wall_seconds")) if timed.is_file() else None
-        if times is not None:
-            out["notebook-time"] = notebook_time(times)
         out["glance"] = glance_table(read_json(full_path, "the full-size runs", keys=("seeds", "final_test_acc")),
                                      read_json(run / "config.json", "the run's settings", keys=("resolved",)),
                                      read_json(run / "history.json", "the run's history", keys=("lr", "epochs")),

@@ -232,6 +232,37 @@ def test_smoothing_range_table_reads_each_seeds_test_with_and_without_smoothing(
     assert study.plot_smoothing_range_tests([run(0.2, 2.05, 11.0)], tmp_path / "r.png").stat().st_size > 5000
 
 
+def test_the_glance_names_the_notebook_runs_machine_where_it_is_not_the_seeds_one():
+    from benchmarks.render import glance_table
+
+    full = {"device_name": "GPU X", "precision": "bf16", "torch": "2.11", "train_images": 50000, "test_images": 10000,
+            "seeds": [{"seed": 0, "final_test_acc": 0.91, "lr_max": 0.3}, {"seed": 1, "final_test_acc": 0.92, "lr_max": 0.4}],
+            "final_test_acc": {"n": 2, "mean": 0.915, "std": 0.007, "min": 0.91, "max": 0.92},
+            "seconds_per_epoch": {"mean": 0.64}}
+    history = {"lr": [0.1, 0.4, 0.2, 0.01], "steps_per_epoch": 2, "final_test_acc": 0.9111,
+               "epochs": [{"train_seconds": 210.0}, {"train_seconds": 216.0}]}
+
+    def cfg(device, precision="bf16", torch="2.11"):
+        return {"seed": 0, "batch_size": 512, "lr_min": 0.01, "lr_max": 0.4,
+                "resolved": {"parameters": 6573120, "device_name": device, "precision": precision, "torch": torch}}
+
+    times = [{"wall_seconds": 6000.0, "label": "CPU (2 cores), bf16, torch 2.14.1, 2026-12-03, python -m helpers notebook"},
+             {"wall_seconds": 101.0, "label": "GPU X, bf16, torch 2.11, 2026-11-24, python -m helpers notebook"}]
+    here = glance_table(full, cfg("GPU X"), history, times[1:])
+    assert here.startswith("Measured on GPU X, bf16, torch 2.11, full width, the JPEG copy of CIFAR-10 (50,000 / 10,000 images).")
+    assert "the notebook's own run of seed 0: 91.11% (two GPU runs of one seed differ" in here
+    assert "| 0.64 s of training in the seeds' runs; 213 s (median) in the notebook's run (in a" in here
+    assert "| 1.7 min for Run all on GPU X, bf16, torch 2.11: data loading" in here
+    there = glance_table(full, cfg("CPU (2 cores)", torch="2.14.1"), history, times)
+    assert "images); the notebook's own run on CPU (2 cores), bf16, torch 2.14.1.\n" in there
+    assert ("the notebook's own run of seed 0 on CPU (2 cores), bf16, torch 2.14.1: 91.11% (the same seed on another "
+            "machine ends within the seed noise") in there
+    assert "213 s (median) in the notebook's run on CPU (2 cores), bf16, torch 2.14.1 (in a Jupyter" in there
+    assert "| 1.7 h for Run all on CPU (2 cores), bf16, torch 2.14.1; 1.7 min for Run all on GPU X" in there
+    assert "other machine" in glance_table(full, cfg("GPU X", precision="fp16"), history)  # precision counts too
+    assert "the whole notebook" not in glance_table(full, cfg("GPU X"), history)
+
+
 def test_the_notebooks_times_come_from_its_cells_timestamps(tmp_path):
     from benchmarks.notebook_times import notebook_times
     from benchmarks.render import notebook_time
