@@ -118,5 +118,15 @@ def execute(params: dict[str, Any], output: Path | None = None, notebook: Path =
     except CellExecutionError as e:  # the saved notebook stays as it was
         raise UserError(f"the notebook stopped at an error: {error_line(str(e))}; nothing was written") from None
     output = Path(output or executed_path(notebook))
-    nbformat.write(strip_injected(nb), output)
+    nbformat.write(coalesce_streams(strip_injected(nb)), output)
     return output
+
+
+def coalesce_streams(nb):
+    """Each run of stdout or stderr pieces as one output, its progress bars in their last state, as
+    Jupyter shows them: a kernel sends every update of a bar as a piece of its own (thousands in a
+    long run), which nbclient keeps and GitHub would render one line each. nbconvert's preprocessor
+    (Jupyter's own, installed with it) does this for ``jupyter nbconvert`` too."""
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    return CoalesceStreamsPreprocessor().preprocess(nb, {})[0]

@@ -1,5 +1,6 @@
 """The notebook: its saved source holds the assignment's settings, and it runs headless."""
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -71,6 +72,33 @@ def test_an_executed_notebook_is_a_new_file_unless_asked_to_write_in_place(tmp_p
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--in-place" in err and "not allowed with" in err
+
+
+def test_an_executed_notebook_keeps_each_progress_bar_in_its_last_state(tmp_path, monkeypatch):
+    import nbclient
+
+    from helpers import notebook
+
+    def run(nb):  # what a kernel sends: every bar update a stream piece of its own
+        pieces = [("stderr", "\repoch 1:   0%|"), ("stderr", "\repoch 1:  50%|#"), ("stderr", "\repoch 1: 100%|##\n"),
+                  ("stdout", "epoch 1 acc 0.5\n"), ("stderr", "\repoch 2:   0%|"), ("stderr", "\repoch 2: 100%|##\n")]
+        code = next(c for c in nb.cells if c.cell_type == "code")
+        code.outputs = [nbformat.v4.new_output("stream", name=n, text=t) for n, t in pieces]
+
+    monkeypatch.setattr(nbclient, "NotebookClient", lambda nb, **k: type("C", (), {
+        "execute": lambda self, **kw: run(nb)})())
+    written = notebook.execute({}, tmp_path / "out.ipynb")
+    code = next(c for c in nbformat.read(written, as_version=4).cells if c.cell_type == "code")
+    assert [(o.name, o.text) for o in code.outputs] == [
+        ("stderr", "epoch 1: 100%|##\n"), ("stdout", "epoch 1 acc 0.5\n"), ("stderr", "epoch 2: 100%|##\n")]
+
+
+def test_the_committed_notebooks_outputs_are_as_jupyter_shows_them():
+    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
+        streams = [o for o in cell.get("outputs", []) if o.output_type == "stream"]
+        assert not [o for o in streams if re.search(r"\r[^\n]", o.text)], cell.source[:60]  # no overwritten text
+        pairs = zip(cell.get("outputs", []), cell.get("outputs", [])[1:])
+        assert not [a for a, b in pairs if a.output_type == b.output_type == "stream" and a.name == b.name]
 
 
 @pytest.mark.slow
