@@ -209,13 +209,23 @@ def _cause(e: BaseException) -> str:
 
 def _remove_new(folder: Path, existed: bool, before: set[Path]) -> None:
     """Delete what a failed download created: the folder, or the entries it did not hold."""
+    if not existed:
+        new = {folder}
+    else:
+        new = set(folder.iterdir()) - before if folder.is_dir() else set()
+    for p in new:
+        _remove(p)
+
+
+def _remove(p: Path) -> None:
+    """Best effort: an entry that cannot go (in use, already gone) must not hide the download's
+    own error, which is the line the user needs. A link is removed, never what it points to."""
     import shutil
 
-    if not existed:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for p in set(folder.iterdir()) - before if folder.is_dir() else ():
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    try:
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    except OSError:
+        pass
 
 
 def load_cifar10(data_dir: str | os.PathLike, download: bool = True, log: Log = print) -> Cifar10:

@@ -492,3 +492,34 @@ def test_a_second_writer_is_refused_in_one_line_and_a_dead_ones_lock_taken_over(
     assert lock.acquire() is True and lock.acquire() is False  # taken over; then ours already
     lock.release()
     assert not (folder / ckpt.LOCK).exists()
+
+
+def test_why_a_write_failed_names_the_os_reason_low_space_or_the_error(tmp_path, monkeypatch):
+    import shutil
+
+    assert ckpt._why(OSError(errno.EACCES, "Permission denied"), tmp_path) == "permission denied"
+    free = {"bytes": ckpt.LOW_SPACE_BYTES - 1}
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=free["bytes"]))
+    low = "no space left on the device (64.0 MiB free)"
+    assert ckpt._why(RuntimeError("PytorchStreamWriter failed"), tmp_path) == low
+    free["bytes"] = ckpt.LOW_SPACE_BYTES  # exactly the limit is enough
+    assert ckpt._why(RuntimeError("PytorchStreamWriter failed\nwriting file"), tmp_path) == "PytorchStreamWriter failed"
+    assert ckpt._why(RuntimeError("  "), tmp_path) == "RuntimeError"
+
+    def gone(p):
+        raise FileNotFoundError(p)
+    monkeypatch.setattr(shutil, "disk_usage", gone)  # the folder itself vanished: the error still speaks
+    assert ckpt._why(RuntimeError("file write failed"), tmp_path) == "file write failed"
+
+
+def test_a_new_folder_names_the_option_that_chose_it(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=r"not empty; choose another --out$"):
+        ckpt.new_folder(tmp_path / "full")
+    with pytest.raises(UserError, match=r"is a file, not a folder; choose another --out$"):
+        ckpt.new_folder(tmp_path / "file")
+    with pytest.raises(UserError, match=r"is a file, not a folder; choose another --compare-dir$"):
+        ckpt.new_folder(tmp_path / "file", "--compare-dir")
+    assert ckpt.new_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()

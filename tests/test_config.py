@@ -2,7 +2,7 @@
 the value) and a run's settings read back."""
 import pytest
 
-from helpers.config import TrainConfig
+from helpers.config import TrainConfig, read_record
 
 
 @pytest.mark.parametrize("name,value,ok", [
@@ -34,6 +34,10 @@ def test_a_runs_settings_read_back_and_a_damaged_one_is_one_line(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(__import__("json").dumps(cfg.to_dict()))
     assert TrainConfig.read(path) == cfg
+    assert read_record(path) == (cfg, {})  # a record written before the run resolved anything
+    resolved = {"device": "cuda", "precision": "fp16", "train_images": 50000}
+    path.write_text(__import__("json").dumps({**cfg.to_dict(), "resolved": resolved}))
+    assert read_record(path) == (cfg, resolved)
     path.write_text(__import__("json").dumps({**cfg.to_dict(), "epochs": 0}))
     with pytest.raises(DamagedFile, match=r"config.json \(the run's settings\) is damaged: --epochs must be"):
         TrainConfig.read(path)

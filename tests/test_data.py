@@ -200,3 +200,92 @@ def test_a_class_folder_without_images_is_named(class_tree, tmp_path):
     (root / "test" / "frog" / "notes.txt").write_text("not an image")
     with pytest.raises(UserError, match=r"test/frog: no images in this class folder$"):
         load_cifar10(root, download=False)
+
+
+def _failing_download(monkeypatch, writes=lambda d: None):
+    """torchvision's download, offline after it wrote what ``writes`` writes into the folder."""
+    import urllib.error
+
+    import helpers.data as data
+
+    def download(data_dir, train, download):
+        assert download is True
+        writes(data_dir)
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(data, "_torchvision_split", download)
+
+
+def _partial_download(d: Path) -> None:
+    (d / "cifar-10-python.tar.gz").write_bytes(b"half")
+    (d / "cifar-10-batches-py").mkdir()
+    (d / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"half")
+
+
+def test_a_failed_download_into_a_new_folder_leaves_no_folder_behind(tmp_path, monkeypatch):
+    _failing_download(monkeypatch, _partial_download)
+    with pytest.raises(UserError, match="could not download CIFAR-10 into .*URLError"):
+        load_cifar10(tmp_path / "a" / "b" / "dl", download=True)
+    assert list(tmp_path.iterdir()) == []  # every folder it made, not only the last
+
+
+def test_a_failed_download_into_a_users_folder_removes_only_what_it_wrote(tmp_path, monkeypatch):
+    import os
+
+    d = tmp_path / "mine"
+    (d / "notes").mkdir(parents=True)
+    (d / "keep.txt").write_text("mine")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "inner").mkdir(parents=True)
+
+    def writes(d):
+        _partial_download(d)
+        (d / "link").symlink_to(elsewhere, target_is_directory=True)  # removed, never followed
+        (d / "in-use").write_bytes(b"")
+    real_unlink = os.unlink
+
+    def unlink(path, *a, **k):  # a file another program holds open cannot be deleted (Windows)
+        if str(path).endswith("in-use"):
+            raise PermissionError(13, "in use", str(path))
+        real_unlink(path, *a, **k)
+    monkeypatch.setattr(os, "unlink", unlink)
+    _failing_download(monkeypatch, writes)
+    with pytest.raises(UserError, match="could not download"):
+        load_cifar10(d, download=True)
+    assert sorted(p.name for p in d.iterdir()) == ["in-use", "keep.txt", "notes"]  # in-use: left, silently
+    assert (elsewhere / "inner").is_dir()
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_a_download_into_a_file_is_one_line_and_the_file_is_kept(tmp_path, monkeypatch, where):
+    f = tmp_path / "data.txt"
+    f.write_text("mine")
+    _failing_download(monkeypatch)
+    with pytest.raises(UserError, match="could not download CIFAR-10 into"):
+        load_cifar10(f if where == "a file" else f / "dl", download=True)
+    assert f.read_text() == "mine"
+
+
+def test_the_downloads_cause_is_its_type_and_a_bounded_message():
+    from helpers.data import _cause
+
+    assert _cause(OSError()) == "OSError"
+    assert _cause(OSError("disk\n  full")) == "OSError: disk full"
+    assert _cause(ValueError("x" * 300)) == "ValueError: " + "x" * 200
+
+
+def test_a_local_torchvision_copy_is_read_as_uint8_and_int64_and_never_downloaded(tmp_path, monkeypatch):
+    import pickle
+
+    from torchvision.datasets import cifar
+
+    monkeypatch.setattr(cifar, "check_integrity", lambda *a, **k: True)
+    monkeypatch.setattr(cifar.CIFAR10, "download", lambda self: pytest.fail("a local copy was downloaded again"))
+    root = write_torchvision_copy(tmp_path, 60, 20)
+    for f in (root / "cifar-10-batches-py").glob("*_batch*"):  # a copy written with wider integers
+        batch = pickle.loads(f.read_bytes())
+        f.write_bytes(pickle.dumps({"data": batch["data"].astype(np.int32),
+                                    "labels": np.asarray(batch["labels"], dtype=np.int32)}))
+    d = load_cifar10(root, download=True)
+    assert d.train.x.dtype == np.uint8 and d.train.y.dtype == np.int64 and d.test.y.dtype == np.int64
+    assert len(d.train) == 60 and len(d.test) == 20
+    assert d.source == f"torchvision copy in {root}"

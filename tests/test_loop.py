@@ -86,6 +86,6 @@ def test_an_fp16_row_records_the_loss_scale_at_its_epochs_end(split):
 def test_progress_bars_count_each_epochs_steps_and_leave_no_line_behind():
     from helpers.loop import progress_bars
 
-    bar = progress_bars(4, 24)(2)(range(4))
+    bar = progress_bars(4, 24)(2)(iter(range(4)))  # an epoch's batches come from a generator: no len()
     assert list(bar) == [0, 1, 2, 3] and bar.total == 4 and bar.desc == "epoch 3/24"
     assert bar.leave is False and bar.mininterval == 1.0  # a saved notebook keeps no 24 finished bars

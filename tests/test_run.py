@@ -80,6 +80,34 @@ def test_the_schedule_cell_draws_the_runs_own_lrs(class_tree, tmp_path, monkeypa
     assert (folder / "schedule.png").stat().st_size > 1000
 
 
+def test_the_cells_draw_what_the_runs_settings_say(class_tree, tmp_path, monkeypatch):
+    """Each cell's figure from this run's settings, none left to a default: the seed of the
+    augmentation's draws, the schedule's kind and peak, the network's block order."""
+    import numpy as np
+
+    from helpers import plots
+    from helpers.model import ResNet9, summary_text
+    from helpers.report import augmentation_samples
+    from helpers.schedule import make_schedule_values
+
+    drawn = {}
+    monkeypatch.setattr(plots, "plot_augmentation", lambda sample, aug, path: drawn.update(aug=(sample, aug)) or path)
+    monkeypatch.setattr(plots, "plot_schedule", lambda v, n, path, peak: drawn.update(sched=(v, n, peak)) or path)
+    cfg = cfg_for(class_tree, tmp_path / "r", epochs=4, max_at_epoch=3, schedule="one_cycle_annealed", seed=7,
+                  block_order="page", lr_min=0.05, lr_max=0.4)
+    with Run.open(cfg, log=lambda s: None) as run:
+        run.augmentation()
+        run.schedule()
+        summary = run.summary()
+    sample, aug = drawn["aug"]
+    assert np.array_equal(sample, run.data.train.x[:8]) and np.array_equal(aug, augmentation_samples(sample, 2, 7))
+    values, steps, peak = drawn["sched"]
+    assert steps == len(run.data.train) // 32 and peak == 3
+    assert np.array_equal(values, make_schedule_values("one_cycle_annealed", 0.05, 0.4, 4, steps, 3))
+    assert summary == summary_text(ResNet9(width=0.0625, block_order="page"))
+    assert summary != summary_text(ResNet9(width=0.0625))
+
+
 # 4. the banner reads the run's record ----------------------------------------------------------
 # 5. errors in one line ----------------------------------------------------------------------------
 # the lock: one writer per run folder --------------------------------------------------------------
@@ -169,8 +197,15 @@ def test_the_settings_are_frozen_and_the_record_is_the_runs_own(class_tree, tmp_
 
 def test_a_continued_run_with_its_weight_average_equals_the_uninterrupted_one_bit_for_bit(tmp_path, monkeypatch):
     """In-process and small, so that mutation testing runs it: the model, the weight average, the
-    optimizer, the schedule, the loss scale, the RNG and the history all come back from the checkpoint."""
-    from conftest import write_class_folders
+    optimizer, the schedule, the loss scale, the RNG and the history all come back from the checkpoint.
+    The run continued here was moved, its newest checkpoint damaged (it falls back to the one before),
+    and its data is handed over already loaded (as a sweep's worker does)."""
+    import os
+    import shutil
+
+    from conftest import Watch, observe_runs, write_class_folders
+    from helpers.checkpoint import LOCK
+    from helpers.data import load_cifar10
 
     data = write_class_folders(tmp_path / "c", 64, 32)  # 2 steps an epoch
     cfg = lambda out: cfg_for(data, tmp_path / out, epochs=3, lr_min=0.05, lr_max=0.4, ema=0.5, tta="flip",  # noqa: E731
@@ -178,14 +213,30 @@ def test_a_continued_run_with_its_weight_average_equals_the_uninterrupted_one_bi
     with Run.open(cfg("whole"), log=lambda s: None) as run:
         whole = run.fit()
     with monkeypatch.context() as m:
-        fail_in_epoch(m, 2, KeyboardInterrupt())
-        with pytest.raises(Interrupted, match="epoch 1 is saved"), Run.open(cfg("cut"), log=lambda s: None) as run:
+        fail_in_epoch(m, 3, KeyboardInterrupt())
+        with pytest.raises(Interrupted, match="epoch 2 is saved"), Run.open(cfg("cut"), log=lambda s: None) as run:
             run.fit()
-    with Run.resume(tmp_path / "cut", log=lambda s: None) as run:
+    moved = tmp_path / "moved"
+    (tmp_path / "cut").rename(moved)
+    (moved / "checkpoint.pt").write_bytes(b"cut short")
+    os.utime(next(data.glob("train/*/*")), (0, 0))  # the decoded cache is stale: its note goes to the log
+    notes = []
+    Run.resume(tmp_path / "whole", log=notes.append).close()
+    assert any("is stale" in line for line in notes)
+    loaded = load_cifar10(data, download=False)
+    shutil.rmtree(data)  # the folder is not read again
+    locked = Watch(also=lambda epoch: locked.held.append((moved / LOCK).is_file()))
+    locked.held = []
+    observe_runs(monkeypatch, locked)
+    lines = []
+    with Run.resume(moved, data=loaded, log=lines.append) as run:
         cut = run.fit()
+    assert run.cfg.out == str(moved)  # the settings name the folder where the run now is
+    assert locked.started == [2, 3] and locked.held == [True, True] and not (moved / LOCK).exists()
+    assert any("continuing from the checkpoint before it, after epoch 1" in line for line in lines)
     drop = lambda h: [{k: v for k, v in e.items() if "seconds" not in k} for e in h["epochs"]]  # noqa: E731
     assert drop(cut) == drop(whole) and cut["lr"] == whole["lr"] and cut["final_test_acc"] == whole["final_test_acc"]
-    a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("whole", "cut"))
+    a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("whole", "moved"))
     for key in ("model", "ema", "optimizer"):
         flat = lambda s: [t for t in torch.utils._pytree.tree_leaves(s) if isinstance(t, torch.Tensor)]  # noqa: E731
         assert all(torch.equal(x, y) for x, y in zip(flat(a[key]), flat(b[key]))), key
@@ -242,7 +293,9 @@ def test_the_cells_show_the_runs_banner_summary_figures_and_results(tmp_path):
         assert "Total params: 26,340" in run.summary()  # width 1/16's own network
         with pytest.raises(UserError, match=r"curves.png does not exist yet: run the training cell first"):
             run.figure("curves")
+        assert "the run has not started" in run.banner()
         run.fit()
+        assert "the run has not started" not in run.banner()  # now read from the run's own record
         assert run.results() == results_table(run.run_dir) and "final test accuracy" in run.results()
         (run.run_dir / "curves.png").write_bytes(b"png")
         assert run.figure("curves") == run.run_dir / "curves.png"

@@ -10,6 +10,7 @@ def test_a_summary_is_n_mean_sample_sd_min_and_max():
     assert summarize([0.9104, 0.9152, 0.9069]) == pytest.approx(
         {"n": 3, "mean": 0.9108333, "std": 0.0041669, "min": 0.9069, "max": 0.9152}, abs=1e-7)
     assert summarize([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])["std"] == pytest.approx(math.sqrt(32 / 7))  # n - 1
+    assert summarize([0.9, 0.92])["std"] == pytest.approx(0.02 / math.sqrt(2))  # two seeds have a spread
     assert summarize([0.5]) == {"n": 1, "mean": 0.5, "std": 0.0, "min": 0.5, "max": 0.5}
     with pytest.raises(ValueError, match="no values"):
         summarize([])
