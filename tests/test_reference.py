@@ -98,6 +98,8 @@ def test_block_orders_have_the_same_parameters_and_the_assignment_pools_first():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(page) == count(assignment)
     assert count(R.Net(1.0)) == 6_573_120
+    assert [m.out_channels for m in R.Net(0.25).modules() if isinstance(m, torch.nn.Conv2d)] == \
+        [16, 32, 32, 32, 64, 128, 128, 128]  # a quarter of 64, 128, 256, 512
     assert isinstance(assignment.body[1][1], torch.nn.MaxPool2d)
     assert isinstance(page.body[1][3], torch.nn.MaxPool2d)
 
@@ -239,7 +241,12 @@ def _replay(data, width: float, seed: int, limit_train: int, epochs: int, order:
 
 @pytest.mark.slow
 def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_history(tmp_path, monkeypatch):
+    import itertools
+    from types import SimpleNamespace
+
     data = _in_memory(monkeypatch, batch=64)  # fast; the recipe's 512 is pinned by the tests above
+    ticks = itertools.count()  # a clock that reads 0.137 s later at each look: the epochs' times are known
+    monkeypatch.setattr(R, "time", SimpleNamespace(perf_counter=lambda: next(ticks) * 0.137))
     h = R.run("unused", str(tmp_path / "runs" / "a"), width=0.0625, seed=3, order="assignment", device="cpu",
               precision="fp32", limit_train=80, epochs=2, log=lambda s: None)
     model, rows, steps = _replay(data, 0.0625, 3, 80, 2, "assignment")
@@ -249,7 +256,8 @@ def test_a_run_is_its_pieces_in_order_and_a_stopped_one_continues_to_the_same_hi
     assert h["lr"] == R.epoch_lrs(0, 1, 2, 1.0) + R.epoch_lrs(1, 1, 2, 1.0) == [0.4, 0.0]  # the peak: epochs / 2
     assert h["momentum"] == [0.9] * 2 and [e["lr_last"] for e in h["epochs"]] == h["lr"]
     assert h["final_test_acc"] == rows[-1][3]
-    assert h["total_seconds"] == round(sum(e["seconds"] for e in h["epochs"]), 1)
+    assert [(e["train_seconds"], e["seconds"]) for e in h["epochs"]] == [(0.14, 0.27)] * 2
+    assert h["total_seconds"] == 0.5  # 0.54, to a tenth
     assert all(0 <= e["train_seconds"] <= e["seconds"] < 60 for e in h["epochs"])
     assert all(isinstance(e[k], float) and e[k] == round(e[k], 2) for e in h["epochs"] for k in ("seconds",
                                                                                              "train_seconds"))

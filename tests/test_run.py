@@ -299,3 +299,10 @@ def test_the_cells_show_the_runs_banner_summary_figures_and_results(tmp_path):
         assert run.results() == results_table(run.run_dir) and "final test accuracy" in run.results()
         (run.run_dir / "curves.png").write_bytes(b"png")
         assert run.figure("curves") == run.run_dir / "curves.png"
+
+
+@pytest.mark.parametrize("seconds,said", [(119.4, "119 s"), (120, "2 min"), (7199, "120 min"), (7200, "2.0 h")])
+def test_a_cpu_estimate_is_said_in_seconds_minutes_or_hours(seconds, said):
+    from helpers.run import _duration
+
+    assert _duration(seconds) == said
