@@ -289,3 +289,17 @@ def test_a_local_torchvision_copy_is_read_as_uint8_and_int64_and_never_downloade
     assert d.train.x.dtype == np.uint8 and d.train.y.dtype == np.int64 and d.test.y.dtype == np.int64
     assert len(d.train) == 60 and len(d.test) == 20
     assert d.source == f"torchvision copy in {root}"
+
+
+def test_a_download_is_torchvisions_into_the_folder_asked_for(tmp_path, monkeypatch):
+    from torchvision.datasets import cifar
+
+    def download(self):  # what torchvision's download leaves: its batches folder, once for both splits
+        if not (Path(self.root) / "cifar-10-batches-py").is_dir():
+            write_torchvision_copy(Path(self.root), 60, 20)
+    monkeypatch.setattr(cifar, "check_integrity", lambda *a, **k: True)
+    monkeypatch.setattr(cifar.CIFAR10, "download", download)
+    d = load_cifar10(tmp_path / "a" / "dl", download=True)
+    x, y = synthetic_images(80)
+    assert np.array_equal(d.train.x, x[:60]) and np.array_equal(d.test.y, y[60:])
+    assert d.source == f"torchvision download into {tmp_path / 'a' / 'dl'}"
