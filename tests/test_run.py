@@ -301,7 +301,7 @@ def test_the_cells_show_the_runs_banner_summary_figures_and_results(tmp_path):
         assert run.figure("curves") == run.run_dir / "curves.png"
 
 
-@pytest.mark.parametrize("seconds,said", [(119.4, "119 s"), (120, "2 min"), (7199, "120 min"), (7200, "2.0 h")])
+@pytest.mark.parametrize("seconds,said", [(119.4, "119 s"), (120, "2 min"), (7199, "120 min"), (7200, "2.0 h"), (720000, "200.0 h")])
 def test_a_cpu_estimate_is_said_in_seconds_minutes_or_hours(seconds, said):
     from helpers.run import _duration
 
