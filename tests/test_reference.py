@@ -444,14 +444,16 @@ def test_a_run_picks_its_device_and_precision_and_loads_its_folder_without_downl
     def choice(dev, precision):
         asked.append((dev, precision))
         raise Stop
-    monkeypatch.setattr(R, "autocast_dtype", choice)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(Stop):
-        R.run("somewhere", str(tmp_path / "x"))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    for kw in ({}, {"device": "cpu", "precision": "fp16"}):
+    with monkeypatch.context() as m:
+        m.setattr(R, "autocast_dtype", choice)
+        m.setattr(R, "make_optimizer", choice)  # a run that did not ask stops here, before it trains
+        m.setattr(torch.cuda, "is_available", lambda: False)
         with pytest.raises(Stop):
-            R.run("somewhere", str(tmp_path / "x"), **kw)
+            R.run("somewhere", str(tmp_path / "x"))
+        m.setattr(torch.cuda, "is_available", lambda: True)
+        for kw in ({}, {"device": "cpu", "precision": "fp16"}):
+            with pytest.raises(Stop):
+                R.run("somewhere", str(tmp_path / "x"), **kw)
     assert asked == [(torch.device("cpu"), "auto"), (torch.device("cuda"), "auto"), (torch.device("cpu"), "fp16")]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(R, "autocast_dtype", lambda dev, precision: torch.float16)  # as a T4 would
