@@ -67,12 +67,23 @@ def test_corrupt_and_empty_image(tmp_path):
     assert "zz-empty.png" in _error(root)
 
 
-@pytest.mark.parametrize("size,mode", [((64, 64), "RGB"), ((32, 32), "L")])
-def test_image_not_32x32_rgb(tmp_path, size, mode):
+@pytest.mark.parametrize("size,mode,said", [((64, 48), "RGB", "64x48 RGB"), ((32, 32), "L", "32x32 L")])
+def test_image_not_32x32_rgb(tmp_path, size, mode, said):
     root = write_class_folders(tmp_path / "c", 20, 10)
     Image.new(mode, size).save(root / "test" / "dog" / "odd.png")
     msg = _error(root)
-    assert "odd.png" in msg and "32x32 RGB" in msg
+    assert msg.endswith(f"odd.png: image is {said}; CIFAR-10 images must be 32x32 RGB - convert or remove it")
+
+
+def test_a_cache_that_cannot_be_written_only_costs_speed(class_tree, tmp_path):
+    import helpers.data as data
+
+    root = _copy_tree(class_tree, tmp_path)
+    (root / data.CACHE_DIR / "train.npz.tmp").mkdir(parents=True)  # something in the way of the write
+    lines = []
+    loaded = load_cifar10(root, download=False, log=lines.append)
+    assert len(loaded.train) == 200 and lines[0].startswith("note: cannot write a decoded-data cache in ")
+    assert (root / data.CACHE_DIR / "train.npz.tmp").is_dir() and not (root / data.CACHE_DIR / "train.npz").exists()
 
 
 def test_offline_download_gives_one_clear_line(tmp_path, monkeypatch):
