@@ -72,7 +72,7 @@ def requested_lrs(saved: dict[str, Any]) -> dict[str, Any]:
     settings: recorded in ``resolved.requested``; for older runs, 'auto' where the found value is
     the one in force."""
     resolved = saved.get("resolved") or {}
-    found = resolved.get("lr_find", {})
+    found = resolved.get("lr_find")  # None in a record without a range test
     out = dict(resolved.get("requested", {}))
     for name in ("lr_min", "lr_max"):
         if name not in out:

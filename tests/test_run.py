@@ -29,10 +29,14 @@ def interrupted_run(tree, folder, monkeypatch) -> None:
 
 # re-running before the first checkpoint ---------------------------------------------------------
 @pytest.mark.slow
-def test_a_folder_with_only_pre_training_files_is_reused_and_a_foreign_one_refused(class_tree, tmp_path):
+def test_a_folder_with_only_pre_training_files_is_reused_and_a_foreign_one_refused(class_tree, tmp_path,
+                                                                                    monkeypatch):
+    import helpers.lr_finder
+
     out = tmp_path / "nb"
     run = Run.open(cfg_for(class_tree, out), log=lambda s: None)
-    run.augmentation(), run.triangle(), run.range_test(), run.schedule()
+    run.augmentation(), run.triangle(), run.schedule()
+    first = run.range_test()
     assert {"augmentation.png", "triangle.png", "lr_find.json", "lr_find.png", "schedule.png"} <= \
         {p.name for p in out.iterdir()}
     saved = (out / "lr_find.json").read_text()
@@ -40,9 +44,11 @@ def test_a_folder_with_only_pre_training_files_is_reused_and_a_foreign_one_refus
     assert not again.resuming
     logs = []
     again.log = logs.append
-    again.range_test()
+    assert again.range_test() == first and again.lrs() == run.lrs()
     assert (out / "lr_find.json").read_text() == saved and any("not run again" in m for m in logs)
-    other = Run.open(cfg_for(class_tree, out, width=0.125), log=logs.append)  # other settings: a new test
+    loaded = run.data
+    monkeypatch.setattr(helpers.lr_finder, "load_data", lambda *a, **k: pytest.fail("the folder was read again"))
+    other = Run.open(cfg_for(class_tree, out, width=0.125), data=loaded, log=logs.append)  # other settings: a new test
     other.range_test()
     assert json.loads((out / "lr_find.json").read_text())["settings"]["width"] == 0.125
     assert any("run with other settings" in m for m in logs)
@@ -234,6 +240,7 @@ def test_a_continued_run_with_its_weight_average_equals_the_uninterrupted_one_bi
     assert run.cfg.out == str(moved)  # the settings name the folder where the run now is
     assert locked.started == [2, 3] and locked.held == [True, True] and not (moved / LOCK).exists()
     assert any("continuing from the checkpoint before it, after epoch 1" in line for line in lines)
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["2/3", "3/3"]  # one line an epoch
     drop = lambda h: [{k: v for k, v in e.items() if "seconds" not in k} for e in h["epochs"]]  # noqa: E731
     assert drop(cut) == drop(whole) and cut["lr"] == whole["lr"] and cut["final_test_acc"] == whole["final_test_acc"]
     a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("whole", "moved"))
@@ -306,3 +313,16 @@ def test_a_cpu_estimate_is_said_in_seconds_minutes_or_hours(seconds, said):
     from helpers.run import _duration
 
     assert _duration(seconds) == said
+
+
+def test_the_lrs_a_run_asked_for_come_from_its_record_or_for_an_older_record_from_its_range_test():
+    from helpers.run import requested_lrs
+
+    saved = {"lr_min": 0.004, "lr_max": 0.38}
+    asked = {"lr_min": "auto", "lr_max": 0.4}
+    assert requested_lrs({**saved, "resolved": {"requested": asked, "lr_find": {}}}) == asked
+    older = {**saved, "resolved": {"lr_find": {"lr_min": 0.004, "lr_max": 0.5}}}  # recorded before 'requested'
+    assert requested_lrs(older) == {"lr_min": "auto", "lr_max": 0.38}  # found and in force: it was 'auto'
+    assert requested_lrs({**saved, "resolved": {"requested": {"lr_max": "auto"}}}) == {"lr_max": "auto",
+                                                                                        "lr_min": 0.004}
+    assert requested_lrs(saved) == saved
