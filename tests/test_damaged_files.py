@@ -111,18 +111,23 @@ def test_a_damaged_config_json_in_the_notebooks_banner_is_one_line(finished, tmp
 
 
 # out of GPU memory ---------------------------------------------------------------------------------
-def test_out_of_memory_in_training_is_one_line_naming_what_lowers_it(finished, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_out_of_memory_in_training_is_one_line_naming_what_lowers_it(finished, tmp_path, monkeypatch, capsys, epoch):
     from conftest import fail_in_epoch
 
     tree, _ = finished
-    fail_in_epoch(monkeypatch, 1, torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    fail_in_epoch(monkeypatch, epoch, torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert main(["train", "--data-dir", str(tree), "--out", str(tmp_path / "r"), "--epochs", "2", "--max-at-epoch",
                  "1", "--width", "0.0625", "--batch-size", "32", "--lr-min", "0.05", "--lr-max", "0.4",
-                 "--no-progress", "--device", "cpu"]) == 2
+                 "--no-progress", "--device", "cpu", "--no-report"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: out of GPU memory on ")
     assert "batch size 32, width 0.0625" in err and "--batch-size" in err and "--width" in err
-    assert "no epoch had finished" in err
+    assert err.rstrip().endswith("the GPU of other processes; no epoch had finished, so no checkpoint was written"
+                                 if epoch == 1 else
+                                 f"the GPU of other processes; the last good checkpoint (epoch 1) stays in "
+                                 f"{tmp_path / 'r'} (a run continues only with its own settings: lower them in a "
+                                 "new run folder)")
 
 
 def test_out_of_memory_in_the_range_test_is_one_line(finished, tmp_path, monkeypatch, capsys):

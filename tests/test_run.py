@@ -267,7 +267,9 @@ def test_the_extras_that_only_read_the_model_leave_its_training_unchanged_bit_fo
     assert all(torch.equal(models["plain"][k], models["extras"][k]) for k in models["plain"])
 
 
-def test_a_checkpoint_that_cannot_be_written_stops_the_run_naming_the_last_good_epoch(tmp_path, monkeypatch):
+@pytest.mark.parametrize("full_from", [1, 2])
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_naming_the_last_good_epoch(tmp_path, monkeypatch,
+                                                                                      full_from):
     import helpers.checkpoint as ckpt
     from conftest import write_class_folders
 
@@ -275,7 +277,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_naming_the_last_good_
     real = ckpt.save_checkpoint
 
     def disk_full_after_epoch_1(state, run_dir):
-        if state["epoch"] > 1:
+        if state["epoch"] >= full_from:
             raise ckpt.WriteFailed("cannot write checkpoint.pt: no space left on the device")
         real(state, run_dir)
 
@@ -284,9 +286,12 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_naming_the_last_good_
     with pytest.raises(ckpt.WriteFailed) as e, Run.open(cfg_for(data, out, lr_min=0.05, lr_max=0.4, report=False),
                                                         log=lambda s: None) as run:
         run.fit()
-    assert str(e.value) == (f"cannot write checkpoint.pt: no space left on the device; epoch 2 is not saved, the last "
-                            f"good checkpoint is epoch 1: once the folder can be written, continue with --resume {out}")
-    assert len(json.loads((out / "history.json").read_text())["epochs"]) == 1  # the history matches the checkpoint
+    assert str(e.value) == "cannot write checkpoint.pt: no space left on the device; " + (
+        "epoch 1 is not saved, no epoch was saved" if full_from == 1 else
+        f"epoch 2 is not saved, the last good checkpoint is epoch 1: once the folder can be written, continue with "
+        f"--resume {out}")
+    if full_from == 2:
+        assert len(json.loads((out / "history.json").read_text())["epochs"]) == 1  # the history matches the checkpoint
 
 
 def test_the_cells_show_the_runs_banner_summary_figures_and_results(tmp_path):
@@ -308,7 +313,8 @@ def test_the_cells_show_the_runs_banner_summary_figures_and_results(tmp_path):
         assert run.figure("curves") == run.run_dir / "curves.png"
 
 
-@pytest.mark.parametrize("seconds,said", [(119.4, "119 s"), (120, "2 min"), (7199, "120 min"), (7200, "2.0 h"), (720000, "200.0 h")])
+@pytest.mark.parametrize("seconds,said", [(119.4, "119 s"), (120, "2 min"), (7199, "120 min"), (7200, "2.0 h"),
+                                          (720000, "200.0 h")])
 def test_a_cpu_estimate_is_said_in_seconds_minutes_or_hours(seconds, said):
     from helpers.run import _duration
 
@@ -326,3 +332,54 @@ def test_the_lrs_a_run_asked_for_come_from_its_record_or_for_an_older_record_fro
     assert requested_lrs({**saved, "resolved": {"requested": {"lr_max": "auto"}}}) == {"lr_max": "auto",
                                                                                         "lr_min": 0.004}
     assert requested_lrs(saved) == saved
+
+
+def test_a_run_hands_its_settings_to_its_parts_and_records_what_ran_it(tmp_path, monkeypatch):
+    """The wiring of ``Run._fit``, seen from the parts it builds: the loaders, the network and the
+    start lines get the run's settings, device and folder; ``config.json`` records what ran it."""
+    import time
+
+    import helpers.run as run_module
+    from conftest import Watch, observe_runs, write_class_folders
+    from helpers.model import count_parameters
+    from helpers.train import device_name
+
+    got = {}
+
+    def spy(name):
+        real = getattr(run_module, name)
+        monkeypatch.setattr(run_module, name, lambda *a: got.setdefault(name, []).append(a) or real(*a))
+    for name in ("make_train_loader", "EvalLoader", "build_model", "start_lines"):
+        spy(name)
+    data = write_class_folders(tmp_path / "c", 64, 32)
+    cfg = cfg_for(data, tmp_path / "r", augment="albumentations", num_workers=0, seed=5, epochs=2, lr_min=0.05,
+                  lr_max=0.4, report=False, precision="fp32")
+    with monkeypatch.context() as m:
+        fail_in_epoch(m, 2, KeyboardInterrupt())
+        with pytest.raises(Interrupted), Run.open(cfg, log=lambda s: None) as run:
+            run.fit()
+    cpu = torch.device("cpu")
+    (kind, split, batch, device, seed, workers), = got["make_train_loader"]
+    assert (kind, len(split), batch, device, seed, workers) == ("albumentations", 64, 32, cpu, 5, 0)
+    assert [(len(s), d) for s, d in got["EvalLoader"]] == [(32, cpu)] and got["build_model"][0][1] == cpu
+    args = got["start_lines"][0]
+    assert args[4] == tmp_path / "r" and args[-1] == 2  # the folder, and the epochs left to train
+    record = json.loads((tmp_path / "r" / "config.json").read_text())["resolved"]
+    assert {k: record[k] for k in ("device", "device_name", "precision", "data_source", "train_images",
+                                   "test_images", "torch", "parameters")} == {
+        "device": "cpu", "device_name": device_name(cpu), "precision": "fp32",
+        "data_source": f"class folders in {data}", "train_images": 64, "test_images": 32, "torch": torch.__version__,
+        "parameters": count_parameters(run_module.ResNet9(width=0.0625))}
+
+    watch = Watch()
+    observe_runs(monkeypatch, watch)
+    with Run.resume(tmp_path / "r", log=lambda s: None) as run:
+        history = run.fit(started=time.perf_counter() - 1000)  # the command began 1000 s ago
+    assert got["start_lines"][-1][-1] == 1 and watch.started == [2]  # one epoch left, and only it trained
+    assert history["wall_seconds"] >= 1000
+    # killed after its last epoch was saved, before its end was written: the end is written, nothing trains
+    path = tmp_path / "r" / "history.json"
+    path.write_text(json.dumps({k: v for k, v in history.items() if k != "final_test_acc"}))
+    with Run.resume(tmp_path / "r", log=lambda s: None) as run:
+        again = run.fit()
+    assert watch.started == [2] and again["final_test_acc"] == history["final_test_acc"]
