@@ -15,6 +15,10 @@ docs/TESTING.md lists surviving mutants in two sections, each as lines ``- `NAME
 
 A listed mutant that a test kills keeps its verdict (killed), and the report names it (and any
 listed mutant absent from the code) under ``listed_but_not_surviving`` so that its line can go.
+
+A whole run takes hours on 2 cores. ``--earlier results/mutation.json`` keeps, for each module this
+run has not finished, the row and verdicts of the earlier report where that module was finished,
+marked as such (with its date and note), instead of a row of mutants not run yet.
 """
 from __future__ import annotations
 
@@ -112,6 +116,18 @@ def report(verdicts: dict[str, dict[str, str]], doc: Path, note: str = "") -> di
             "listed_but_not_surviving": stale}
 
 
+def keep_earlier(result: dict, compacted: dict, earlier: dict, earlier_verdicts: dict) -> None:
+    """Each module this run has not finished takes the earlier report's row and verdicts where that
+    report finished it (in place); the rows so kept are marked ``"earlier": true``."""
+    for module, row in result["modules"].items():
+        before = earlier["modules"].get(module)
+        if row["not run yet"] and before is not None and not before["not run yet"] and module in earlier_verdicts:
+            result["modules"][module] = {**before, "earlier": True}
+            compacted[module] = earlier_verdicts[module]
+    if any(row.get("earlier") for row in result["modules"].values()):
+        result["earlier"] = {"date": earlier["date"], "note": earlier.get("note", "")}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__, "python -m benchmarks.mutation_report")
     p.add_argument("--mutants", type=Path, default=ROOT / "mutants")
@@ -120,13 +136,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verdicts", type=Path, default=ROOT / "results" / "mutation_verdicts.json",
                    help="each mutant's verdict, by module and function")
     p.add_argument("--note", default="", help="what the verdicts were measured against, e.g. the tests' commit")
+    p.add_argument("--earlier", type=Path, help="an earlier report (its verdicts file beside it, named as --verdicts "
+                   "names this one's): modules this run has not finished keep their rows from it")
     args = p.parse_args(argv)
     if not any(args.mutants.rglob("*.meta")):
         raise SystemExit(f"error: no mutmut results under {args.mutants}; run 'mutmut run' first")
     verdicts = read_verdicts(args.mutants, args.doc)
-    result = report(verdicts, args.doc, args.note)
+    result, compacted = report(verdicts, args.doc, args.note), compact(verdicts)
+    if args.earlier is not None:
+        earlier_verdicts = args.earlier.with_name(args.verdicts.name)
+        try:
+            keep_earlier(result, compacted, json.loads(args.earlier.read_text()), json.loads(earlier_verdicts.read_text()))
+        except (OSError, ValueError, KeyError) as e:
+            raise SystemExit(f"error: --earlier needs a report and its verdicts ({args.earlier}, {earlier_verdicts}): "
+                             f"{e.__class__.__name__}: {e}") from None
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    args.verdicts.write_text(json.dumps(compact(verdicts), indent=1) + "\n")
+    args.verdicts.write_text(json.dumps(compacted, indent=1) + "\n")
     print(f"wrote {args.out} and {args.verdicts}")
     for name in result["listed_but_not_surviving"]:
         print(f"listed in {args.doc.name} but not surviving (remove its line): {name}")

@@ -526,10 +526,13 @@ def mutation_table(m: dict) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, c in m["modules"].items():
         share = "-" if c["killed_share"] is None else f"{100 * c['killed_share']:.1f}%"
-        rows.append(f"| `{name}` | {c['generated']} | {c['killed'] + c['timeout']} | {c['survived']} | "
+        rows.append(f"| `{name}`{' (a)' if c.get('earlier') else ''} | {c['generated']} | {c['killed'] + c['timeout']} | {c['survived']} | "
                     f"{c['gpu only']} | {c['equivalent']} | {c['no tests']} | {c['not run yet']} | {share} |")
     note = f" {m['note']}" if m.get("note") else ""
-    return (f"{m['tool']}, {m['date']}; command: `{m['command']}` ({m['config']}).{note}\n\n" + "\n".join(rows) + "\n")
+    earlier = (f"\n\n(a) This run has not finished the module yet: its row is the last run that did, "
+               f"{m['earlier']['date']}. {m['earlier']['note']}" if m.get("earlier") else "")
+    return (f"{m['tool']}, {m['date']}; command: `{m['command']}` ({m['config']}).{note}\n\n" + "\n".join(rows)
+            + earlier + "\n")
 
 
 def sections(results: Path, assets: Path) -> dict[str, str]:

@@ -2,6 +2,8 @@
 as survived, judged equivalents apart; every verdict written out."""
 import json
 
+import pytest
+
 from benchmarks import mutation_report
 
 
@@ -41,3 +43,41 @@ def test_verdicts_are_counted_per_module_gpu_only_survivors_as_survived_and_equi
 def test_ranges_are_written_short():
     assert mutation_report.ranges([9, 1, 2, 3, 7, 10]) == "1-3,7,9-10"
     assert mutation_report.ranges([4]) == "4" and mutation_report.ranges([]) == ""
+
+
+def test_a_module_this_run_has_not_finished_keeps_the_row_of_the_last_run_that_did(tmp_path):
+    from benchmarks.render import mutation_table
+
+    mutants = tmp_path / "mutants" / "helpers"
+    mutants.mkdir(parents=True)
+    (mutants / "schedule.py.meta").write_text(json.dumps({"exit_code_by_key": {
+        "helpers.schedule.x_f__mutmut_1": 1, "helpers.schedule.x_f__mutmut_2": None}}))
+    (mutants / "stats.py.meta").write_text(json.dumps({"exit_code_by_key": {"helpers.stats.x_g__mutmut_1": 0}}))
+    (mutants / "model.py.meta").write_text(json.dumps({"exit_code_by_key": {"helpers.model.x_h__mutmut_1": None}}))
+    doc = tmp_path / "TESTING.md"
+    doc.write_text("# Testing\n")
+    row = {"generated": 2, "killed": 2, "timeout": 0, "survived": 0, "gpu only": 0, "equivalent": 0, "no tests": 0,
+           "not run yet": 0, "suspicious": 0, "skipped": 0, "killed_share": 1.0}
+    earlier = tmp_path / "old" / "mutation.json"
+    earlier.parent.mkdir()
+    earlier.write_text(json.dumps({"date": "2026-11-29", "note": "Tests at commit 1f2f2ef.", "modules": {
+        "helpers/schedule.py": row, "helpers/stats.py": row, "helpers/model.py": {**row, "not run yet": 1}}}))
+    (earlier.parent / "verdicts.json").write_text(json.dumps({"helpers/schedule.py": {"helpers.schedule.x_f":
+                                                                                     {"killed": "1-2"}}}))
+    out, verdicts = tmp_path / "mutation.json", tmp_path / "verdicts.json"
+    assert mutation_report.main(["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out),
+                                 "--verdicts", str(verdicts), "--earlier", str(earlier), "--note", "Now."]) == 0
+    result = json.loads(out.read_text())
+    assert result["modules"]["helpers/schedule.py"] == {**row, "earlier": True}  # finished before, not yet now
+    assert result["modules"]["helpers/stats.py"]["survived"] == 1  # finished now: this run's row
+    assert result["modules"]["helpers/model.py"]["not run yet"] == 1  # finished by neither: this run's row
+    assert result["earlier"] == {"date": "2026-11-29", "note": "Tests at commit 1f2f2ef."}
+    assert json.loads(verdicts.read_text())["helpers/schedule.py"] == {"helpers.schedule.x_f": {"killed": "1-2"}}
+    table = mutation_table(result)
+    assert "| `helpers/schedule.py` (a) | 2 |" in table and "| `helpers/stats.py` | 1 |" in table
+    assert table.endswith("\n\n(a) This run has not finished the module yet: its row is the last run that did, "
+                          "2026-11-29. Tests at commit 1f2f2ef.\n")
+    (earlier.parent / "verdicts.json").unlink()
+    with pytest.raises(SystemExit, match="--earlier needs a report and its verdicts"):
+        mutation_report.main(["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out),
+                              "--verdicts", str(verdicts), "--earlier", str(earlier)])
