@@ -62,15 +62,18 @@ def test_a_module_this_run_has_not_finished_keeps_the_row_of_the_last_run_that_d
     earlier.parent.mkdir()
     earlier.write_text(json.dumps({"date": "2026-11-29", "note": "Tests at commit 1f2f2ef.", "modules": {
         "helpers/schedule.py": row, "helpers/stats.py": row, "helpers/model.py": {**row, "not run yet": 1}}}))
-    (earlier.parent / "verdicts.json").write_text(json.dumps({"helpers/schedule.py": {"helpers.schedule.x_f":
-                                                                                     {"killed": "1-2"}}}))
+    (earlier.parent / "verdicts.json").write_text(json.dumps({
+        "helpers/schedule.py": {"helpers.schedule.x_f": {"killed": "1-2"}},
+        "helpers/stats.py": {"helpers.stats.x_g": {"killed": "1-2"}},
+        "helpers/model.py": {"helpers.model.x_h": {"killed": "1", "not run yet": "2"}}}))
     out, verdicts = tmp_path / "mutation.json", tmp_path / "verdicts.json"
     assert mutation_report.main(["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out),
                                  "--verdicts", str(verdicts), "--earlier", str(earlier), "--note", "Now."]) == 0
     result = json.loads(out.read_text())
     assert result["modules"]["helpers/schedule.py"] == {**row, "earlier": True}  # finished before, not yet now
     assert result["modules"]["helpers/stats.py"]["survived"] == 1  # finished now: this run's row
-    assert result["modules"]["helpers/model.py"]["not run yet"] == 1  # finished by neither: this run's row
+    assert result["modules"]["helpers/model.py"] == {**row, "generated": 1, "killed": 0, "not run yet": 1,
+                                                     "killed_share": None}  # finished by neither: this run's row
     assert result["earlier"] == {"date": "2026-11-29", "note": "Tests at commit 1f2f2ef."}
     assert json.loads(verdicts.read_text())["helpers/schedule.py"] == {"helpers.schedule.x_f": {"killed": "1-2"}}
     table = mutation_table(result)
