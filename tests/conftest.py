@@ -65,6 +65,14 @@ def write_torchvision_copy(root: Path, n_train: int = 60, n_test: int = 20) -> P
 
 
 @pytest.fixture(autouse=True)
+def in_its_own_folder(tmp_path, monkeypatch):
+    """Every test runs in its own empty folder: what code writes to a relative path (a default
+    ``runs/`` folder, or a path a mutant made relative) lands there, never where another test
+    could read it."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def cpu_without_bf16(monkeypatch):
     """Every test sees a CPU without bf16 hardware, so 'auto' is fp32 on the CPU and the suite
     computes the same numbers on an AVX2 machine and on one with AVX-512 BF16; a test about the

@@ -89,3 +89,18 @@ def test_progress_bars_count_each_epochs_steps_and_leave_no_line_behind():
     bar = progress_bars(4, 24)(2)(iter(range(4)))  # an epoch's batches come from a generator: no len()
     assert list(bar) == [0, 1, 2, 3] and bar.total == 4 and bar.desc == "epoch 3/24"
     assert bar.leave is False and bar.mininterval == 1.0  # a saved notebook keeps no 24 finished bars
+
+
+@pytest.mark.parametrize("ema,tta,keys", [
+    (0.0, "none", {"test_loss", "test_acc"}),
+    (0.5, "none", {"test_loss", "test_acc", "test_loss_ema", "test_acc_ema"}),
+    (0.5, "flip", {"test_loss", "test_acc", "test_loss_ema", "test_acc_ema", "test_loss_tta", "test_acc_tta",
+                   "test_loss_ema_tta", "test_acc_ema_tta"})])
+def test_evaluation_measures_the_weights_and_only_the_extras_switched_on(split, ema, tta, keys):
+    from helpers.loop import evaluate_all
+    from helpers.train import evaluate
+
+    p = parts(split, ema=ema, tta=tta)
+    out = evaluate_all(p.model, p.ema, p.test_loader, p.precision, tta)
+    assert set(out) == keys
+    assert (out["test_loss"], out["test_acc"]) == evaluate(p.model, p.test_loader, p.precision)
