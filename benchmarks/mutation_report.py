@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.earlier is not None:
         earlier_verdicts = args.earlier.with_name(args.verdicts.name)
         try:
-            keep_earlier(result, compacted, json.loads(args.earlier.read_text()), json.loads(earlier_verdicts.read_text()))
+            earlier = json.loads(args.earlier.read_text()), json.loads(earlier_verdicts.read_text())
+            keep_earlier(result, compacted, *earlier)
         except (OSError, ValueError, KeyError) as e:
             raise SystemExit(f"error: --earlier needs a report and its verdicts ({args.earlier}, {earlier_verdicts}): "
                              f"{e.__class__.__name__}: {e}") from None

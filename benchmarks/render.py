@@ -526,7 +526,8 @@ def mutation_table(m: dict) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, c in m["modules"].items():
         share = "-" if c["killed_share"] is None else f"{100 * c['killed_share']:.1f}%"
-        rows.append(f"| `{name}`{' (a)' if c.get('earlier') else ''} | {c['generated']} | {c['killed'] + c['timeout']} | {c['survived']} | "
+        mark = " (a)" if c.get("earlier") else ""  # kept from the last run that finished the module
+        rows.append(f"| `{name}`{mark} | {c['generated']} | {c['killed'] + c['timeout']} | {c['survived']} | "
                     f"{c['gpu only']} | {c['equivalent']} | {c['no tests']} | {c['not run yet']} | {share} |")
     note = f" {m['note']}" if m.get("note") else ""
     earlier = (f"\n\n(a) This run has not finished the module yet: its row is the last run that did, "

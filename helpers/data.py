@@ -222,10 +222,11 @@ def _remove(p: Path) -> None:
     own error, which is the line the user needs. A link is removed, never what it points to."""
     import shutil
 
-    try:
-        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def load_cifar10(data_dir: str | os.PathLike, download: bool = True, log: Log = print) -> Cifar10:
