@@ -104,3 +104,32 @@ def test_evaluation_measures_the_weights_and_only_the_extras_switched_on(split, 
     out = evaluate_all(p.model, p.ema, p.test_loader, p.precision, tta)
     assert set(out) == keys
     assert (out["test_loss"], out["test_acc"]) == evaluate(p.model, p.test_loader, p.precision)
+
+
+def test_each_epoch_gets_the_loops_scheduler_progress_bar_and_weight_average(split):
+    p, wrapped = parts(split, ema=0.5), []
+
+    def progress(epoch):
+        return lambda batches: wrapped.append(epoch) or batches
+
+    history = train_loop(p, range(2), new_history(4, "test_acc"), progress=progress)
+    assert wrapped == [0, 1]  # each epoch's batches go through the bar made for that epoch
+    assert len(set(history["lr"])) == 8  # the one cycle stepped after every step, not held at its start
+    assert int(p.ema.n_averaged) == 8  # the average followed every optimizer step
+
+
+def test_a_diverged_epoch_is_named_by_its_number_from_1(split):
+    from helpers.train import Diverged
+
+    class NaNs(torch.nn.Module):  # the module the steps call: its every loss is NaN
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x) * float("nan")
+
+    p = parts(split, epochs=3)
+    p.step_fn = NaNs(p.model)
+    with pytest.raises(Diverged, match="at epoch 2, step 1:"):
+        train_loop(p, range(1, 2), new_history(4, "test_acc"))
