@@ -116,6 +116,9 @@ def test_each_epoch_gets_the_loops_scheduler_progress_bar_and_weight_average(spl
     assert wrapped == [0, 1]  # each epoch's batches go through the bar made for that epoch
     assert len(set(history["lr"])) == 8  # the one cycle stepped after every step, not held at its start
     assert int(p.ema.n_averaged) == 8  # the average followed every optimizer step
+    row = history["epochs"][-1]
+    assert "test_acc_ema" in row and not any(k.endswith("_tta") for k in row)  # no flip asked, none measured
+    assert 0 < row["train_seconds"] <= row["seconds"] < 600  # seconds elapsed, training's within the epoch's
 
 
 def test_a_diverged_epoch_is_named_by_its_number_from_1(split):
