@@ -104,6 +104,9 @@ def test_evaluation_measures_the_weights_and_only_the_extras_switched_on(split, 
     out = evaluate_all(p.model, p.ema, p.test_loader, p.precision, tta)
     assert set(out) == keys
     assert (out["test_loss"], out["test_acc"]) == evaluate(p.model, p.test_loader, p.precision)
+    if tta != "none":  # the mirrored images count: not the plain evaluation under another name
+        assert (out["test_loss_tta"], out["test_acc_tta"]) == evaluate(p.model, p.test_loader, p.precision, tta)
+        assert out["test_loss_tta"] != out["test_loss"]
 
 
 def test_each_epoch_gets_the_loops_scheduler_progress_bar_and_weight_average(split):
@@ -119,6 +122,24 @@ def test_each_epoch_gets_the_loops_scheduler_progress_bar_and_weight_average(spl
     row = history["epochs"][-1]
     assert "test_acc_ema" in row and not any(k.endswith("_tta") for k in row)  # no flip asked, none measured
     assert 0 < row["train_seconds"] <= row["seconds"] < 600  # seconds elapsed, training's within the epoch's
+
+
+def test_a_row_holds_the_epochs_last_lr_and_its_times_to_the_hundredth_and_callbacks_get_its_statistics(
+        split, monkeypatch):
+    import time
+
+    ticks = iter(range(100))
+    monkeypatch.setattr(time, "perf_counter", lambda: 1.23456 * next(ticks))  # a clock: 1.23456 s a reading
+    seen = []
+
+    class Stats(Callback):
+        def on_epoch_end(self, end):
+            seen.append(end.stats.lrs)
+
+    history = train_loop(parts(split), range(2), new_history(4, "test_acc"), [Stats()])
+    assert [(r["train_seconds"], r["seconds"]) for r in history["epochs"]] == [(1.23, 2.47)] * 2  # 3 readings each
+    assert [r["lr_last"] for r in history["epochs"]] == [history["lr"][3], history["lr"][7]]
+    assert seen == [history["lr"][:4], history["lr"][4:]]
 
 
 def test_a_diverged_epoch_is_named_by_its_number_from_1(split):
