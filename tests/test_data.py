@@ -314,3 +314,81 @@ def test_a_download_is_torchvisions_into_the_folder_asked_for(tmp_path, monkeypa
     x, y = synthetic_images(80)
     assert np.array_equal(d.train.x, x[:60]) and np.array_equal(d.test.y, y[60:])
     assert d.source == f"torchvision download into {tmp_path / 'a' / 'dl'}"
+
+
+def _numbered(n: int):
+    """A split whose image i is filled with i and labelled i: an image and its label can be matched."""
+    from helpers.data import Split
+
+    return Split(np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 32, 32, 3), np.uint8),
+                 np.arange(n, dtype=np.int64))
+
+
+def test_a_subset_is_seeded_with_0_unless_asked_keeps_each_image_with_its_label_and_n_at_the_ends():
+    s = _numbered(100)
+    a = s.subset(10)
+    assert np.array_equal(a.y, s.subset(10, seed=0).y) and not np.array_equal(a.y, s.subset(10, seed=1).y)
+    assert np.array_equal(a.x[:, 0, 0, 0], a.y) and list(a.y) == sorted(a.y)  # matched, in the split's order
+    assert len(s.subset(1)) == 1  # one image is a subset too
+    assert s.subset(100) is s and s.subset(500) is s and s.subset(0) is s  # all of it: no copy
+
+
+def test_a_run_takes_its_subsets_with_its_seed_from_the_copy_handed_over(tmp_path):
+    from helpers.config import TrainConfig
+    from helpers.data import Cifar10, load_data
+
+    full = Cifar10(_numbered(100), _numbered(50), ("a",) * 10, "a copy in memory")
+    cfg = TrainConfig(data_dir=str(tmp_path / "nothing here"), limit_train=20, limit_test=10, seed=3)
+    d = load_data(cfg, loaded=full)  # no folder read: the copy handed over is used
+    assert np.array_equal(d.train.y, full.train.subset(20, 3).y)
+    assert np.array_equal(d.test.y, full.test.subset(10, 3).y)
+    assert (d.classes, d.source) == (full.classes, full.source)
+
+
+def test_no_copy_in_the_folder_is_downloaded_unless_asked_not_to(tmp_path, monkeypatch):
+    import helpers.data as data
+
+    asked = []
+    monkeypatch.setattr(data, "_torchvision_split", lambda d, train, download: asked.append(download) or _numbered(4))
+    load_cifar10(tmp_path / "dl")
+    assert asked == [True, True]
+
+
+def test_a_cache_file_never_runs_code_it_holds(tmp_path):
+    import json
+
+    from helpers.data import read_cache
+
+    ran = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (ran,))
+
+    meta = np.frombuffer(json.dumps({"key": "k"}).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "c.npz", x=np.array([Payload()], dtype=object), y=np.zeros(1, np.int64), meta=meta)
+    lines = []
+    assert read_cache(tmp_path / "c.npz", "k", lines.append) is None and not ran.exists()
+    assert len(lines) == 1 and "unreadable" in lines[0]  # numpy pickled the object array; reading it is refused
+
+
+@pytest.mark.parametrize("gone,extra,words", [
+    (("truck",), (), "(missing truck)"), (("ship", "truck"), (), "(missing ship, truck)"),
+    ((), ("lorry", "van"), "(unexpected lorry, van)")])
+def test_class_folders_name_every_missing_or_unexpected_class(tmp_path, gone, extra, words):
+    import shutil
+
+    root = write_class_folders(tmp_path / "c", 20, 10)
+    for name in gone:
+        shutil.rmtree(root / "train" / name)
+    for name in extra:
+        (root / "train" / name).mkdir()
+    assert words in _error(root)
+
+
+def test_a_test_folder_without_a_train_folder_names_the_train_folder(tmp_path):
+    import shutil
+
+    root = write_class_folders(tmp_path / "c", 20, 10)
+    shutil.rmtree(root / "train")
+    assert "has test/ but no train/" in _error(root) and f"add {root / 'train'} " in _error(root)
