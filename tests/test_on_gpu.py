@@ -81,3 +81,16 @@ def test_a_run_interrupted_on_the_gpu_resumes_there_and_continues_on_the_cpu(cla
             monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
         assert main(["train", "--resume", str(run), "--no-progress"]) == 0
         assert len(json.loads((run / "history.json").read_text())["epochs"]) == 3
+
+
+def test_a_run_records_its_own_peak_gpu_memory_in_gib(class_tree, tmp_path):
+    """The peak counts this run only (the counter is reset first), in GiB to the hundredth."""
+    from helpers.cli import main
+
+    block = torch.empty(2**30, dtype=torch.uint8, device=CUDA)  # 1 GiB held before the run, then let go
+    del block
+    args = ["--epochs", "1", "--max-at-epoch", "1", "--lr-min", "0.05", "--lr-max", "0.4", "--width", "0.0625",
+            "--batch-size", "32", "--no-progress", "--no-report"]
+    assert main(["train", "--data-dir", str(class_tree), "--out", str(tmp_path / "run"), *args]) == 0
+    peak = json.loads((tmp_path / "run" / "history.json").read_text())["peak_gpu_memory_gib"]
+    assert 0 < peak < 1 and peak == round(torch.cuda.max_memory_allocated(CUDA) / 2**30, 2)

@@ -377,9 +377,62 @@ def test_a_run_hands_its_settings_to_its_parts_and_records_what_ran_it(tmp_path,
         history = run.fit(started=time.perf_counter() - 1000)  # the command began 1000 s ago
     assert got["start_lines"][-1][-1] == 1 and watch.started == [2]  # one epoch left, and only it trained
     assert history["wall_seconds"] >= 1000
+    assert not any("_ema" in k for k in history["epochs"][0])  # no weight average asked for: none kept
     # killed after its last epoch was saved, before its end was written: the end is written, nothing trains
     path = tmp_path / "r" / "history.json"
     path.write_text(json.dumps({k: v for k, v in history.items() if k != "final_test_acc"}))
     with Run.resume(tmp_path / "r", log=lambda s: None) as run:
         again = run.fit()
     assert watch.started == [2] and again["final_test_acc"] == history["final_test_acc"]
+
+
+def test_a_run_hands_its_training_settings_to_the_loop_and_report_and_writes_its_totals(tmp_path, monkeypatch):
+    """The rest of ``Run._fit``'s wiring: the optimizer's settings, the weight average and TTA, the
+    progress bars, the report's loader and log, the saved loss scale on resuming; the totals."""
+    from types import SimpleNamespace
+
+    import helpers.run as run_module
+    from conftest import write_class_folders
+    from helpers.loop import Callback
+    from helpers.train import Precision
+
+    got = {}
+
+    def spy(name, fake=None):
+        real = getattr(run_module, name)
+        monkeypatch.setattr(run_module, name, lambda *a, **k: got.setdefault(name, []).append((a, k))
+                            or (fake or real)(*a, **k))
+    for name in ("make_optimizer", "progress_bars", "train_loop"):
+        spy(name)
+    spy("render_report", lambda *a, **k: [])
+    real_load = Precision.load_scaler_state
+    monkeypatch.setattr(Precision, "load_scaler_state",
+                        lambda self, state: got.setdefault("scaler", []).append(state) or real_load(self, state))
+    monkeypatch.setattr(run_module, "time", SimpleNamespace(perf_counter=lambda: 5000.0))  # the run's own clock
+
+    class Rows(Callback):  # each epoch took 1.254 s; epoch n's headline accuracy is n / 10
+        def on_epoch_end(self, end):
+            end.row["seconds"], end.row["test_acc_ema_tta"] = 1.254, end.epoch / 10
+
+    data = write_class_folders(tmp_path / "c", 64, 32)
+    lines = []
+    cfg = cfg_for(data, tmp_path / "r", nesterov=False, momentum=0.8, weight_decay=1e-3, ema=0.5, tta="flip",
+                  progress=True, report=True, lr_min=0.05, lr_max=0.4, precision="fp32", epochs=3)
+    with Run.open(cfg, log=lines.append) as run:
+        history = run.fit(started=5000.0 - 1.23456, callbacks=(Rows(),))
+    (model, lr_max, *settings), _ = got["make_optimizer"][0]
+    assert lr_max == 0.4 and settings == [0.8, 1e-3, False]
+    assert [a for a, _ in got["progress_bars"]] == [(2, 3)]  # 64 images in batches of 32, 3 epochs
+    (parts, epochs, _, _, progress), _ = got["train_loop"][0]
+    assert epochs == range(3) and progress is not None and parts.ema is not None and parts.tta == "flip"
+    assert history["headline"] == "test_acc_ema_tta" and history["final_test_acc"] == 0.3  # the last epoch's
+    assert (history["total_seconds"], history["wall_seconds"]) == (3.8, 1.2)  # to the tenth
+    assert "peak_gpu_memory_gib" not in history  # a CPU run
+    (a, k), = got["render_report"]
+    assert a[6] is parts.test_loader and k["log"] == lines.append  # the run's loader and its log
+
+    (tmp_path / "r" / "history.json").unlink()  # as if killed before its end was written: resumed
+    saved = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["scaler"]
+    with Run.resume(tmp_path / "r", log=lines.append) as run:
+        run.fit()
+    assert got["scaler"] == [saved]  # the checkpoint's loss scaler state, handed to the precision
