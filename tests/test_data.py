@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import synthetic_images, write_class_folders, write_torchvision_copy
+from conftest import numbered_split, synthetic_images, write_class_folders, write_torchvision_copy
 from helpers.config import CIFAR10_CLASSES
 from helpers.data import load_cifar10
 from helpers.errors import UserError
@@ -316,16 +316,8 @@ def test_a_download_is_torchvisions_into_the_folder_asked_for(tmp_path, monkeypa
     assert d.source == f"torchvision download into {tmp_path / 'a' / 'dl'}"
 
 
-def _numbered(n: int):
-    """A split whose image i is filled with i and labelled i: an image and its label can be matched."""
-    from helpers.data import Split
-
-    return Split(np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 32, 32, 3), np.uint8),
-                 np.arange(n, dtype=np.int64))
-
-
 def test_a_subset_is_seeded_with_0_unless_asked_keeps_each_image_with_its_label_and_n_at_the_ends():
-    s = _numbered(100)
+    s = numbered_split(100)
     a = s.subset(10)
     assert np.array_equal(a.y, s.subset(10, seed=0).y) and not np.array_equal(a.y, s.subset(10, seed=1).y)
     assert np.array_equal(a.x[:, 0, 0, 0], a.y) and list(a.y) == sorted(a.y)  # matched, in the split's order
@@ -337,7 +329,7 @@ def test_a_run_takes_its_subsets_with_its_seed_from_the_copy_handed_over(tmp_pat
     from helpers.config import TrainConfig
     from helpers.data import Cifar10, load_data
 
-    full = Cifar10(_numbered(100), _numbered(50), ("a",) * 10, "a copy in memory")
+    full = Cifar10(numbered_split(100), numbered_split(50), ("a",) * 10, "a copy in memory")
     cfg = TrainConfig(data_dir=str(tmp_path / "nothing here"), limit_train=20, limit_test=10, seed=3)
     d = load_data(cfg, loaded=full)  # no folder read: the copy handed over is used
     assert np.array_equal(d.train.y, full.train.subset(20, 3).y)
@@ -349,7 +341,8 @@ def test_no_copy_in_the_folder_is_downloaded_unless_asked_not_to(tmp_path, monke
     import helpers.data as data
 
     asked = []
-    monkeypatch.setattr(data, "_torchvision_split", lambda d, train, download: asked.append(download) or _numbered(4))
+    monkeypatch.setattr(data, "_torchvision_split",
+                        lambda d, train, download: asked.append(download) or numbered_split(4))
     load_cifar10(tmp_path / "dl")
     assert asked == [True, True]
 

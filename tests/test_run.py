@@ -436,3 +436,21 @@ def test_a_run_hands_its_training_settings_to_the_loop_and_report_and_writes_its
     with Run.resume(tmp_path / "r", log=lines.append) as run:
         run.fit()
     assert got["scaler"] == [saved]  # the checkpoint's loss scaler state, handed to the precision
+
+
+@pytest.mark.parametrize("amp,choice,name", [(True, "bf16", "bf16"), (False, "bf16", "fp32"), (True, "fp32", "fp32")])
+def test_a_runs_precision_is_the_one_its_settings_ask_for(amp, choice, name):
+    from helpers.run import device_and_precision
+
+    device, precision = device_and_precision(TrainConfig(device="cpu", amp=amp, precision=choice))
+    assert device.type == "cpu" and precision.name == name
+
+
+def test_the_schedule_is_checked_against_the_full_batches_an_epoch_trains(tmp_path):
+    from helpers.data import Cifar10
+    from helpers.run import checked_data
+    from conftest import numbered_split
+
+    data = Cifar10(numbered_split(80), numbered_split(10))  # 1.6 batches of 50: one full batch an epoch, no peak
+    with pytest.raises(UserError, match="at least one step to rise and one to fall"):
+        checked_data(TrainConfig(batch_size=50, epochs=2, max_at_epoch=1), data)
