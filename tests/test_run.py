@@ -1,11 +1,12 @@
 """helpers.run.Run: the one rule for a folder that exists (the same for the notebook, ``train`` and
 sweeps), the LRs resolved once, the run's record, a finished run, what a CPU run says first."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import fail_in_epoch, pretend_cpu
+from conftest import fail_in_epoch, numbered_split, pretend_cpu
 from helpers.cli import main
 from helpers.config import TrainConfig
 from helpers.errors import Interrupted, UserError
@@ -137,10 +138,36 @@ def test_a_cpu_run_names_the_faster_precision_or_the_emulated_one(monkeypatch, h
 
     pretend_cpu(monkeypatch, avx512_bf16=hardware)
     timed = []
-    monkeypatch.setattr(R, "estimate_epoch_seconds", lambda m, b, s, p: timed.append((b, s, p.dtype)) or 30.0)
-    lines = R.cpu_precision_line(Precision("cpu", dtype), torch.nn.Linear(2, 2), 512, 97, fp32_epoch)
+    monkeypatch.setattr(R, "estimate_epoch_seconds",
+                        lambda m, b, s, p: timed.append((m, b, s, p.device_type, p.dtype)) or 30.0)
+    model = torch.nn.Linear(2, 2)
+    lines = R.cpu_precision_line(Precision("cpu", dtype), model, 512, 97, fp32_epoch)
     assert lines == ([expected] if expected else [])
-    assert timed == ([(512, 97, torch.bfloat16)] if "computes" in (expected or "") else [])
+    assert timed == ([(model, 512, 97, "cpu", torch.bfloat16)] if "computes" in (expected or "") else [])
+
+
+@pytest.mark.parametrize("width,said", [
+    (0.5, "on this CPU an epoch takes about 90 s, 24 epochs about 36 min (from 3 timed steps); --width 0.125 "
+           "trains the CPU proxy of this network, --device cuda a GPU"),
+    (0.25, None)])  # the widest proxy: no estimate
+def test_a_cpu_run_above_the_proxys_width_says_what_its_epochs_will_take(monkeypatch, width, said):
+    from helpers import run as R
+    from helpers.data import Cifar10
+    from helpers.train import ESTIMATE_STEPS, Precision
+
+    assert (ESTIMATE_STEPS, R.CPU_PROXY_WIDTH) == (3, 0.25)
+    pretend_cpu(monkeypatch, avx512_bf16=True)
+    monkeypatch.setattr(R, "estimate_epoch_seconds", lambda m, b, s, p: 90.0 if p.dtype is None else 30.0)
+    handed = []
+    real = R.cpu_precision_line
+    monkeypatch.setattr(R, "cpu_precision_line", lambda *a: handed.append(a) or real(*a))
+    model, precision = torch.nn.Linear(2, 2), Precision("cpu")
+    lines = R.start_lines(TrainConfig(width=width, batch_size=64), torch.device("cpu"), precision,
+                          Cifar10(numbered_split(10), numbered_split(10)), Path("r"), model, 97, 24)
+    estimates = [line for line in lines if line.startswith("on this CPU")]
+    assert estimates == ([said] if said else [])
+    assert handed == [(precision, model, 64, 97, 90.0 if said else None)]
+    assert lines[-1].endswith("in about 30 s (fp32: about 90 s)" if said else "in about 30 s")
 
 
 
@@ -449,7 +476,6 @@ def test_a_runs_precision_is_the_one_its_settings_ask_for(amp, choice, name):
 def test_the_schedule_is_checked_against_the_full_batches_an_epoch_trains(tmp_path):
     from helpers.data import Cifar10
     from helpers.run import checked_data
-    from conftest import numbered_split
 
     data = Cifar10(numbered_split(80), numbered_split(10))  # 1.6 batches of 50: one full batch an epoch, no peak
     with pytest.raises(UserError, match="at least one step to rise and one to fall"):
