@@ -1,6 +1,7 @@
 """helpers.run.Run: the one rule for a folder that exists (the same for the notebook, ``train`` and
 sweeps), the LRs resolved once, the run's record, a finished run, what a CPU run says first."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -480,3 +481,29 @@ def test_the_schedule_is_checked_against_the_full_batches_an_epoch_trains(tmp_pa
     data = Cifar10(numbered_split(80), numbered_split(10))  # 1.6 batches of 50: one full batch an epoch, no peak
     with pytest.raises(UserError, match="at least one step to rise and one to fall"):
         checked_data(TrainConfig(batch_size=50, epochs=2, max_at_epoch=1), data)
+
+
+def test_a_run_records_the_lrs_asked_for_and_found_and_reads_lrmin_by_its_rule(tmp_path):
+    from conftest import write_class_folders
+    from helpers.data import load_cifar10
+    from helpers.lr_finder import RangeTestResult
+
+    data = load_cifar10(write_class_folders(tmp_path / "c", 64, 32), download=False)
+    cfg = TrainConfig(data_dir=str(tmp_path / "not read"), out="", lr_min="auto", lr_max="auto", batch_size=32,
+                      lr_min_rule="smith", device="cpu")
+    with Run.open(cfg, data=data, log=lambda s: None) as run:  # the data handed over: the folder is never read
+        assert run.run_dir.parent == Path("runs") and re.fullmatch(r"resnet9-\d{8}-\d{6}", run.run_dir.name)
+        assert run.data is data
+        run._range_test = RangeTestResult([0.1, 1.0], [2.0, 1.0], lr_max=0.5, lr_min=0.02, rule="steepest",
+                                          suggestions={"smith_min": 0.02}, seconds=12.345)
+        assert run.lrs() == (0.02, 0.5)  # Smith's LRMIN, not LRMAX / 8
+        run._record_lrs()
+        assert run.record["requested"] == {"lr_min": "auto", "lr_max": "auto"}
+        assert run.record["lr_find"] == {"lr_max": 0.5, "lr_min": 0.02, "rule": "steepest", "seconds": 12.3}
+
+
+def test_a_device_this_machine_lacks_stops_a_run_before_its_folder_is_made(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="--device cuda"):
+        Run.open(TrainConfig(out=str(tmp_path / "r"), device="cuda"), log=lambda s: None)
+    assert not (tmp_path / "r").exists()
