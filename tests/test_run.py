@@ -507,3 +507,18 @@ def test_a_device_this_machine_lacks_stops_a_run_before_its_folder_is_made(tmp_p
     with pytest.raises(UserError, match="--device cuda"):
         Run.open(TrainConfig(out=str(tmp_path / "r"), device="cuda"), log=lambda s: None)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_closed_run_leaves_nothing_for_the_interpreters_exit_and_closes_again_quietly(tmp_path, monkeypatch):
+    import atexit
+
+    from helpers.checkpoint import LOCK
+
+    said = []
+    for name in ("register", "unregister"):
+        monkeypatch.setattr(atexit, name, lambda f, *a, name=name: said.append((name, f)))
+    run = Run.open(TrainConfig(out=str(tmp_path / "r"), device="cpu"), log=lambda s: None)
+    release = run._lock.release  # registered, should the kernel exit with the run open
+    run.close()
+    assert said == [("register", release), ("unregister", release)] and not (tmp_path / "r" / LOCK).exists()
+    run.close()  # a context manager's exit after an explicit close
