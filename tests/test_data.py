@@ -98,6 +98,8 @@ def test_offline_download_gives_one_clear_line(tmp_path, monkeypatch):
         load_cifar10(tmp_path / "dl", download=True)
     msg = str(e.value)
     assert "could not download" in msg and "--data-dir" in msg and "\n" not in msg
+    assert msg.endswith("point --data-dir at a local copy (train/<class>/ and test/<class>/ folders, or a "
+                        "cifar-10-batches-py folder)")
 
 
 def _copy_tree(class_tree, tmp_path):
@@ -342,9 +344,9 @@ def test_no_copy_in_the_folder_is_downloaded_unless_asked_not_to(tmp_path, monke
 
     asked = []
     monkeypatch.setattr(data, "_torchvision_split",
-                        lambda d, train, download: asked.append(download) or numbered_split(4))
+                        lambda d, train, download: asked.append((d, train, download)) or numbered_split(4))
     load_cifar10(tmp_path / "dl")
-    assert asked == [True, True]
+    assert asked == [(tmp_path / "dl", True, True), (tmp_path / "dl", False, True)]  # both splits, into the folder
 
 
 def test_a_cache_file_never_runs_code_it_holds(tmp_path):
