@@ -18,7 +18,9 @@ listed mutant absent from the code) under ``listed_but_not_surviving`` so that i
 
 A whole run takes hours on 2 cores. ``--earlier results/mutation.json`` keeps, for each module this
 run has not finished, the row and verdicts of the earlier report where that module was finished,
-marked as such (with its date and note), instead of a row of mutants not run yet.
+marked as such (with its date and note), instead of a row of mutants not run yet. An earlier report
+written before verdicts were kept (no verdicts file beside it) lends its rows alone, and says so; the
+verdicts file then holds this run's verdicts for those modules, as far as it got.
 """
 from __future__ import annotations
 
@@ -116,16 +118,20 @@ def report(verdicts: dict[str, dict[str, str]], doc: Path, note: str = "") -> di
             "listed_but_not_surviving": stale}
 
 
-def keep_earlier(result: dict, compacted: dict, earlier: dict, earlier_verdicts: dict) -> None:
+def keep_earlier(result: dict, compacted: dict, earlier: dict, earlier_verdicts: dict | None) -> None:
     """Each module this run has not finished takes the earlier report's row and verdicts where that
-    report finished it (in place); the rows so kept are marked ``"earlier": true``."""
+    report finished it (in place); the rows so kept are marked ``"earlier": true``.
+    ``earlier_verdicts`` None: that report kept none; its rows are lent alone."""
     for module, row in result["modules"].items():
         before = earlier["modules"].get(module)
-        if row["not run yet"] and before is not None and not before["not run yet"] and module in earlier_verdicts:
+        if row["not run yet"] and before is not None and not before["not run yet"] and (
+                earlier_verdicts is None or module in earlier_verdicts):
             result["modules"][module] = {**before, "earlier": True}
-            compacted[module] = earlier_verdicts[module]
+            if earlier_verdicts is not None:
+                compacted[module] = earlier_verdicts[module]
     if any(row.get("earlier") for row in result["modules"].values()):
-        result["earlier"] = {"date": earlier["date"], "note": earlier.get("note", "")}
+        result["earlier"] = {"date": earlier["date"], "note": earlier.get("note", ""),
+                             "verdicts_kept": earlier_verdicts is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,11 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.earlier is not None:
         earlier_verdicts = args.earlier.with_name(args.verdicts.name)
         try:
-            earlier = json.loads(args.earlier.read_text()), json.loads(earlier_verdicts.read_text())
-            keep_earlier(result, compacted, *earlier)
+            kept = json.loads(earlier_verdicts.read_text()) if earlier_verdicts.exists() else None
+            keep_earlier(result, compacted, json.loads(args.earlier.read_text()), kept)
         except (OSError, ValueError, KeyError) as e:
-            raise SystemExit(f"error: --earlier needs a report and its verdicts ({args.earlier}, {earlier_verdicts}): "
-                             f"{e.__class__.__name__}: {e}") from None
+            raise SystemExit(f"error: --earlier needs a readable report (and its verdicts where it kept them: "
+                             f"{args.earlier}, {earlier_verdicts}): {e.__class__.__name__}: {e}") from None
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     args.verdicts.write_text(json.dumps(compacted, indent=1) + "\n")
     print(f"wrote {args.out} and {args.verdicts}")

@@ -532,6 +532,9 @@ def mutation_table(m: dict) -> str:
     note = f" {m['note']}" if m.get("note") else ""
     earlier = (f"\n\n(a) This run has not finished the module yet: its row is the last run that did, "
                f"{m['earlier']['date']}. {m['earlier']['note']}" if m.get("earlier") else "")
+    if m.get("earlier", {}).get("verdicts_kept") is False:
+        earlier += (" That run did not keep its verdicts mutant by mutant; results/mutation_verdicts.json holds "
+                    "this run's for those modules, as far as it got.")
     return (f"{m['tool']}, {m['date']}; command: `{m['command']}` ({m['config']}).{note}\n\n" + "\n".join(rows)
             + earlier + "\n")
 

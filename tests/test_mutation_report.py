@@ -74,13 +74,24 @@ def test_a_module_this_run_has_not_finished_keeps_the_row_of_the_last_run_that_d
     assert result["modules"]["helpers/stats.py"]["survived"] == 1  # finished now: this run's row
     assert result["modules"]["helpers/model.py"] == {**row, "generated": 1, "killed": 0, "not run yet": 1,
                                                      "killed_share": None}  # finished by neither: this run's row
-    assert result["earlier"] == {"date": "2026-11-29", "note": "Tests at commit 1f2f2ef."}
+    assert result["earlier"] == {"date": "2026-11-29", "note": "Tests at commit 1f2f2ef.", "verdicts_kept": True}
     assert json.loads(verdicts.read_text())["helpers/schedule.py"] == {"helpers.schedule.x_f": {"killed": "1-2"}}
     table = mutation_table(result)
     assert "| `helpers/schedule.py` (a) | 2 |" in table and "| `helpers/stats.py` | 1 |" in table
     assert table.endswith("\n\n(a) This run has not finished the module yet: its row is the last run that did, "
                           "2026-11-29. Tests at commit 1f2f2ef.\n")
-    (earlier.parent / "verdicts.json").unlink()
-    with pytest.raises(SystemExit, match="--earlier needs a report and its verdicts"):
-        mutation_report.main(["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out),
-                              "--verdicts", str(verdicts), "--earlier", str(earlier)])
+    args = ["--mutants", str(tmp_path / "mutants"), "--doc", str(doc), "--out", str(out), "--verdicts", str(verdicts),
+            "--earlier", str(earlier)]
+    (earlier.parent / "verdicts.json").unlink()  # a report from before verdicts were kept: its rows alone
+    assert mutation_report.main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["modules"]["helpers/schedule.py"] == {**row, "earlier": True}
+    assert result["earlier"]["verdicts_kept"] is False
+    assert json.loads(verdicts.read_text())["helpers/schedule.py"] == {  # this run's, as far as it got
+        "helpers.schedule.x_f": {"killed": "1", "not run yet": "2"}}
+    assert mutation_table(result).endswith("That run did not keep its verdicts mutant by mutant; "
+                                           "results/mutation_verdicts.json holds this run's for those modules, as "
+                                           "far as it got.\n")
+    earlier.write_text("{not json")
+    with pytest.raises(SystemExit, match="--earlier needs a readable report"):
+        mutation_report.main(args)
