@@ -402,6 +402,7 @@ def test_a_run_hands_its_settings_to_its_parts_and_records_what_ran_it(tmp_path,
     watch = Watch()
     observe_runs(monkeypatch, watch)
     with Run.resume(tmp_path / "r", log=lambda s: None) as run:
+        assert run.record == record  # what ran it, carried on into the checkpoints still to come
         history = run.fit(started=time.perf_counter() - 1000)  # the command began 1000 s ago
     assert got["start_lines"][-1][-1] == 1 and watch.started == [2]  # one epoch left, and only it trained
     assert history["wall_seconds"] >= 1000
@@ -522,3 +523,15 @@ def test_a_closed_run_leaves_nothing_for_the_interpreters_exit_and_closes_again_
     run.close()
     assert said == [("register", release), ("unregister", release)] and not (tmp_path / "r" / LOCK).exists()
     run.close()  # a context manager's exit after an explicit close
+
+
+def test_a_run_opened_again_in_this_process_leaves_the_folders_lock_to_the_first(tmp_path):
+    from helpers.checkpoint import LOCK
+
+    cfg = TrainConfig(out=str(tmp_path / "r"), device="cpu")
+    first = Run.open(cfg, log=lambda s: None)
+    Run.open(cfg, log=lambda s: None).close()  # a notebook cell run again, then closed
+    assert (tmp_path / "r" / LOCK).exists()  # still the first one's
+    first.close()
+    assert not (tmp_path / "r" / LOCK).exists()
+
