@@ -535,3 +535,24 @@ def test_a_run_opened_again_in_this_process_leaves_the_folders_lock_to_the_first
     first.close()
     assert not (tmp_path / "r" / LOCK).exists()
 
+
+
+def test_a_run_continued_by_opening_its_folder_keeps_the_data_handed_over_its_log_and_its_lock(
+        tmp_path, monkeypatch):
+    from conftest import write_class_folders
+    from helpers.checkpoint import CHECKPOINT, LOCK
+    from helpers.data import load_cifar10
+
+    tree = write_class_folders(tmp_path / "c", 64, 32)
+    cfg = cfg_for(tree, tmp_path / "r", epochs=3, lr_min=0.05, lr_max=0.4, report=False)
+    with monkeypatch.context() as m:
+        fail_in_epoch(m, 3, KeyboardInterrupt())
+        with pytest.raises(Interrupted), Run.open(cfg, log=lambda s: None) as run:
+            run.fit()
+    (tmp_path / "r" / CHECKPOINT).write_bytes(b"cut")  # the newest checkpoint (epoch 2) damaged
+    data, said = load_cifar10(tree, download=False), []
+    run = Run.open(cfg.replace(data_dir=str(tmp_path / "not read")), data=data, log=said.append)
+    assert run.resuming and run.data is data
+    assert any("is damaged" in s and "after epoch 1" in s for s in said)  # in the run's own log
+    run.close()
+    assert not (tmp_path / "r" / LOCK).exists()  # the lock it took, released
