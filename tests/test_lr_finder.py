@@ -408,3 +408,48 @@ def test_suggest_records_the_lr_min_it_gives_by_the_rule_asked_and_needs_eight_p
     suggest(lrs[:8], losses[:8])
     with pytest.raises(UserError, match="the range test recorded only 7 points; raise --lr-find-iters"):
         suggest(lrs[:7], losses[:7])
+
+
+def test_the_range_test_is_run_with_the_settings_device_precision_data_and_log_it_is_handed(tmp_path, monkeypatch):
+    """``find_lrs``'s wiring, seen from the parts it builds; alone, it chooses them from the settings."""
+    import helpers.lr_finder as L
+    from conftest import write_class_folders
+    from helpers.data import load_cifar10
+    from helpers.train import Precision
+
+    got = {}
+    monkeypatch.setattr(L, "make_train_loader", lambda *a: got.setdefault("loader", a) and "loader")
+    monkeypatch.setattr(L, "build_model", lambda cfg, device: got.setdefault("model", device) and "model")
+    monkeypatch.setattr(L, "range_test", lambda *a, **k: got.setdefault("test", (a, k)) and "result")
+    tree = write_class_folders(tmp_path / "c", 64, 32)
+    cfg = TrainConfig(data_dir=str(tree), augment="albumentations", batch_size=32, seed=4, num_workers=0,
+                      device="cpu", precision="bf16")
+    said = []
+    assert L.find_lrs(cfg, log=said.append) == "result"  # alone: the settings' device, precision and data
+    cpu = torch.device("cpu")
+    (augment, split, batch, device, seed, workers) = got["loader"]
+    assert (augment, len(split), batch, device, seed, workers) == ("albumentations", 64, 32, cpu, 4, 0)
+    (model, loader, device, precision, cfg_seen), kw = got["test"]
+    assert (model, loader, device, cfg_seen, kw) == ("model", "loader", cpu, cfg, {"log": said.append})
+    assert precision.dtype == torch.bfloat16 and got["model"] == cpu
+
+    got.clear()
+    data, mine = load_cifar10(tree, download=False), Precision("cpu")
+    meta = torch.device("meta")  # not what the settings would choose
+    L.find_lrs(cfg.replace(data_dir=str(tmp_path / "not read")), data, said.append, meta, mine)
+    assert got["loader"][1] is data.train and got["loader"][3] == meta == got["model"]  # what the run handed over
+    assert got["test"][0][2] == meta and got["test"][0][3] is mine
+
+
+def test_out_of_memory_in_the_range_test_names_the_batch_size_and_that_nothing_was_saved(monkeypatch):
+    import helpers.lr_finder as L
+    from conftest import numbered_split
+    from helpers.data import Cifar10
+
+    def oom(*a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+    monkeypatch.setattr(L, "range_test", oom)
+    data = Cifar10(numbered_split(64), numbered_split(8))
+    with pytest.raises(UserError) as e:
+        L.find_lrs(TrainConfig(batch_size=32, width=0.25, device="cpu"), data)
+    assert " at batch size 32, width 0.25: " in str(e.value) and str(e.value).endswith("; no range test was saved")
