@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -109,9 +110,10 @@ def writable_folder(folder: Path | str, option: str = "--out") -> Path:
         raise UserError(f"{folder} is a file, not a folder; choose another {option}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        # a probe with no name of its own (or a fresh one where the OS lacks unnamed files): a user's
+        # file can never be the one written over and deleted
+        with tempfile.TemporaryFile(dir=folder):
+            pass
     except OSError as e:
         raise UserError(f"cannot write to {folder} ({e.strerror}); choose a writable {option}") from None
     return folder

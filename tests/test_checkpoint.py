@@ -523,3 +523,24 @@ def test_a_new_folder_names_the_option_that_chose_it(tmp_path):
     with pytest.raises(UserError, match=r"is a file, not a folder; choose another --compare-dir$"):
         ckpt.new_folder(tmp_path / "file", "--compare-dir")
     assert ckpt.new_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+
+
+def test_a_writable_folder_is_made_checked_without_a_trace_and_a_file_in_its_place_named(tmp_path, monkeypatch):
+    folder = ckpt.writable_folder(tmp_path / "a" / "b")
+    assert folder == tmp_path / "a" / "b" and list(folder.iterdir()) == []  # the probe leaves nothing
+    (folder / ".write-test").write_text("mine")  # any file of the user's is left as it is
+    ckpt.writable_folder(folder)
+    assert (folder / ".write-test").read_text() == "mine" and len(list(folder.iterdir())) == 1
+    with pytest.raises(ckpt.UserError, match=r"is a file, not a folder; choose another --out$"):
+        ckpt.writable_folder(folder / ".write-test")
+
+    real, probed = ckpt.tempfile.TemporaryFile, []
+    monkeypatch.setattr(ckpt.tempfile, "TemporaryFile", lambda **k: probed.append(k["dir"]) or real(**k))
+    ckpt.writable_folder(folder)
+    assert probed == [folder]  # the folder itself is probed, not the system's temporary folder
+
+    def refused(**k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(ckpt.tempfile, "TemporaryFile", refused)
+    with pytest.raises(ckpt.UserError, match=r"cannot write to .* \(Permission denied\); choose a writable --out$"):
+        ckpt.writable_folder(folder)
