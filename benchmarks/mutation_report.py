@@ -19,7 +19,7 @@ listed mutant absent from the code) under ``listed_but_not_surviving`` so that i
 A whole run takes hours on 2 cores. ``--earlier results/mutation.json`` keeps, for each module this
 run has not finished, the row and verdicts of the earlier report where that module was finished,
 marked as such (with its date and note), instead of a row of mutants not run yet. An earlier report
-written before verdicts were kept (no verdicts file beside it) lends its rows alone, and says so; the
+written before verdicts were kept (no verdicts file beside it) gives its rows alone, and says so; the
 verdicts file then holds this run's verdicts for those modules, as far as it got.
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ def report(verdicts: dict[str, dict[str, str]], doc: Path, note: str = "") -> di
 def keep_earlier(result: dict, compacted: dict, earlier: dict, earlier_verdicts: dict | None) -> None:
     """Each module this run has not finished takes the earlier report's row and verdicts where that
     report finished it (in place); the rows so kept are marked ``"earlier": true``.
-    ``earlier_verdicts`` None: that report kept none; its rows are lent alone."""
+    ``earlier_verdicts`` None: that report kept none; only its rows are kept."""
     for module, row in result["modules"].items():
         before = earlier["modules"].get(module)
         if row["not run yet"] and before is not None and not before["not run yet"] and (
