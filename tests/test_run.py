@@ -20,6 +20,16 @@ def cfg_for(tree, out, **kw) -> TrainConfig:
     return TrainConfig(data_dir=str(tree), out=str(out), **{**TINY, **kw})
 
 
+def spy(monkeypatch, got: dict, name: str, fake=None) -> None:
+    """Each call of ``helpers.run``'s ``name`` recorded in ``got[name]`` as (args, kwargs), then made
+    (to ``fake`` instead, when given)."""
+    import helpers.run as run_module
+
+    real = getattr(run_module, name)
+    monkeypatch.setattr(run_module, name, lambda *a, **k: got.setdefault(name, []).append((a, k))
+                        or (fake or real)(*a, **k))
+
+
 def interrupted_run(tree, folder, monkeypatch) -> None:
     """A CLI run killed in epoch 2: a checkpoint after epoch 1."""
     with monkeypatch.context() as m:
@@ -373,12 +383,8 @@ def test_a_run_hands_its_settings_to_its_parts_and_records_what_ran_it(tmp_path,
     from helpers.train import device_name
 
     got = {}
-
-    def spy(name):
-        real = getattr(run_module, name)
-        monkeypatch.setattr(run_module, name, lambda *a: got.setdefault(name, []).append(a) or real(*a))
     for name in ("make_train_loader", "EvalLoader", "build_model", "start_lines"):
-        spy(name)
+        spy(monkeypatch, got, name)
     data = write_class_folders(tmp_path / "c", 64, 32)
     cfg = cfg_for(data, tmp_path / "r", augment="albumentations", num_workers=0, seed=5, epochs=2, lr_min=0.05,
                   lr_max=0.4, report=False, precision="fp32")
@@ -387,10 +393,10 @@ def test_a_run_hands_its_settings_to_its_parts_and_records_what_ran_it(tmp_path,
         with pytest.raises(Interrupted), Run.open(cfg, log=lambda s: None) as run:
             run.fit()
     cpu = torch.device("cpu")
-    (kind, split, batch, device, seed, workers), = got["make_train_loader"]
+    ((kind, split, batch, device, seed, workers), _), = got["make_train_loader"]
     assert (kind, len(split), batch, device, seed, workers) == ("albumentations", 64, 32, cpu, 5, 0)
-    assert [(len(s), d) for s, d in got["EvalLoader"]] == [(32, cpu)] and got["build_model"][0][1] == cpu
-    args = got["start_lines"][0]
+    assert [(len(s), d) for (s, d), _ in got["EvalLoader"]] == [(32, cpu)] and got["build_model"][0][0][1] == cpu
+    args = got["start_lines"][0][0]
     assert args[4] == tmp_path / "r" and args[-1] == 2  # the folder, and the epochs left to train
     record = json.loads((tmp_path / "r" / "config.json").read_text())["resolved"]
     assert {k: record[k] for k in ("device", "device_name", "precision", "data_source", "train_images",
@@ -404,7 +410,7 @@ def test_a_run_hands_its_settings_to_its_parts_and_records_what_ran_it(tmp_path,
     with Run.resume(tmp_path / "r", log=lambda s: None) as run:
         assert run.record == record  # what ran it, carried on into the checkpoints still to come
         history = run.fit(started=time.perf_counter() - 1000)  # the command began 1000 s ago
-    assert got["start_lines"][-1][-1] == 1 and watch.started == [2]  # one epoch left, and only it trained
+    assert got["start_lines"][-1][0][-1] == 1 and watch.started == [2]  # one epoch left, and only it trained
     assert history["wall_seconds"] >= 1000
     assert not any("_ema" in k for k in history["epochs"][0])  # no weight average asked for: none kept
     # killed after its last epoch was saved, before its end was written: the end is written, nothing trains
@@ -426,14 +432,9 @@ def test_a_run_hands_its_training_settings_to_the_loop_and_report_and_writes_its
     from helpers.train import Precision
 
     got = {}
-
-    def spy(name, fake=None):
-        real = getattr(run_module, name)
-        monkeypatch.setattr(run_module, name, lambda *a, **k: got.setdefault(name, []).append((a, k))
-                            or (fake or real)(*a, **k))
     for name in ("make_optimizer", "progress_bars", "train_loop"):
-        spy(name)
-    spy("render_report", lambda *a, **k: [])
+        spy(monkeypatch, got, name)
+    spy(monkeypatch, got, "render_report", lambda *a, **k: [])
     real_load = Precision.load_scaler_state
     monkeypatch.setattr(Precision, "load_scaler_state",
                         lambda self, state: got.setdefault("scaler", []).append(state) or real_load(self, state))
@@ -534,7 +535,6 @@ def test_a_run_opened_again_in_this_process_leaves_the_folders_lock_to_the_first
     assert (tmp_path / "r" / LOCK).exists()  # still the first one's
     first.close()
     assert not (tmp_path / "r" / LOCK).exists()
-
 
 
 def test_a_run_continued_by_opening_its_folder_keeps_the_data_handed_over_its_log_and_its_lock(
